@@ -1,0 +1,178 @@
+"""The checks that test cells call.
+
+Each check runs the student's function and the torch reference on every device
+(:func:`~autograder.checks.devices.devices`), in float32 and float64, over a family of
+cases, and raises :class:`CheckFailure` with an actionable message on the first
+difference. On success it prints one line to stdout and nothing to stderr.
+"""
+from __future__ import annotations
+
+import random
+import warnings
+from typing import Callable, Iterable
+
+import numpy as np
+import torch
+
+from .cases import DTYPES, Case, elementwise_cases, randn
+from .compare import assert_tensor_matches
+from .devices import devices as default_devices
+from .guard import watched_call
+from .hints import Hint
+
+CaseSource = Callable[[str, torch.dtype], Iterable[Case]]
+BackwardArgs = Callable[[Case, torch.Tensor, torch.Tensor], tuple]
+
+
+def seed_all(seed: int = 0) -> None:
+    """Seed torch (every device), numpy and ``random`` so a check is reproducible."""
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def _grid(devices: Iterable[str] | None, dtypes: Iterable[torch.dtype] | None, cases: CaseSource):
+    for device in default_devices() if devices is None else devices:
+        for dtype in DTYPES if dtypes is None else dtypes:
+            yield from cases(device, dtype)
+
+
+def _reference(fn: Callable, args: tuple, kwargs: dict):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fn(*args, **kwargs)
+
+
+def _report(name: str, what: str, count: int, devices, dtypes) -> None:
+    used_devices = ", ".join(default_devices() if devices is None else devices)
+    used_dtypes = ", ".join(str(d).replace("torch.", "") for d in (DTYPES if dtypes is None else dtypes))
+    print(f"OK: {name} {what} on {count} cases ({used_devices}; {used_dtypes})")
+
+
+def check_forward(
+    fn: Callable,
+    reference: Callable,
+    *,
+    name: str | None = None,
+    cases: CaseSource = elementwise_cases,
+    forbidden: Iterable[str] = (),
+    hints: Iterable[Hint] = (),
+    rtol: float | None = None,
+    atol: float | None = None,
+    devices: Iterable[str] | None = None,
+    dtypes: Iterable[torch.dtype] | None = None,
+    arg_names: tuple[str, ...] = ("x",),
+) -> None:
+    """Check ``fn(*case.args, **case.kwargs)`` equals ``reference(...)`` on every case.
+
+    ``forbidden``: aten op names (``"aten.sigmoid"``) ``fn`` must not run. Returns None:
+    a test cell's last value is read by nbgrader as partial credit, so checks return nothing.
+    """
+    name = name or getattr(fn, "__name__", "function")
+    seed_all(0)
+    count = 0
+    for case in _grid(devices, dtypes, cases):
+        expected = _reference(reference, case.args, case.kwargs)
+        got, _ = watched_call(
+            fn, case.args, case.kwargs, name=name, where=case.describe(), forbidden=forbidden, arg_names=arg_names
+        )
+        assert_tensor_matches(got, expected, name=name, case=case, hints=hints, rtol=rtol, atol=atol)
+        count += 1
+    _report(name, "matches torch", count, devices, dtypes)
+
+
+def _autograd_vjp(reference: Callable, case: Case, upstream_seed: int, random_upstream: bool):
+    """``(y, g, dx)``: the reference output, the upstream gradient, and dL/dx by autograd."""
+    x = case.args[0].detach().clone().requires_grad_(True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        y = reference(x, *case.args[1:], **case.kwargs)
+        if random_upstream:
+            g = randn(y.shape, y.dtype, y.device, upstream_seed, scale=1.0)
+        else:
+            g = torch.ones_like(y)
+        (dx,) = torch.autograd.grad(y, x, g, allow_unused=True)
+    if dx is None:
+        dx = torch.zeros_like(x)
+    return y.detach(), g, dx
+
+
+def check_derivative(
+    fn: Callable,
+    reference: Callable,
+    *,
+    name: str | None = None,
+    expected_derivative: Callable | None = None,
+    cases: CaseSource = elementwise_cases,
+    forbidden: Iterable[str] = (),
+    hints: Iterable[Hint] = (),
+    rtol: float | None = None,
+    atol: float | None = None,
+    devices: Iterable[str] | None = None,
+    dtypes: Iterable[torch.dtype] | None = None,
+) -> None:
+    """Check an element-wise derivative ``fn(x) -> f'(x)`` against autograd on ``reference``.
+
+    ``expected_derivative(x)`` replaces autograd where torch has no derivative (the step
+    function). Autograd inside ``fn`` is refused.
+    """
+    name = name or getattr(fn, "__name__", "derivative")
+    seed_all(0)
+    count = 0
+    for case in _grid(devices, dtypes, cases):
+        if expected_derivative is not None:
+            expected = _reference(expected_derivative, case.args, case.kwargs)
+        else:
+            _, _, expected = _autograd_vjp(reference, case, 0, random_upstream=False)
+        got, _ = watched_call(
+            fn, case.args, case.kwargs, name=name, where=case.describe(), forbidden=forbidden, allow_autograd=False,
+            arg_names=("x",),
+        )
+        assert_tensor_matches(got, expected, name=name, case=case, hints=hints, rtol=rtol, atol=atol, what="derivative")
+        count += 1
+    _report(name, "matches autograd", count, devices, dtypes)
+
+
+def default_backward_args(case: Case, y: torch.Tensor, g: torch.Tensor) -> tuple[tuple, dict, tuple[str, ...]]:
+    """Call the student's backward as ``fn(x, grad_out, **case.kwargs)``."""
+    return (case.args[0], g), dict(case.kwargs), ("x", "grad_out")
+
+
+def check_backward(
+    fn: Callable,
+    reference: Callable,
+    *,
+    name: str | None = None,
+    backward_args: Callable = default_backward_args,
+    cases: CaseSource = elementwise_cases,
+    forbidden: Iterable[str] = (),
+    hints: Iterable[Hint] = (),
+    rtol: float | None = None,
+    atol: float | None = None,
+    devices: Iterable[str] | None = None,
+    dtypes: Iterable[torch.dtype] | None = None,
+) -> None:
+    """Check a hand-written backward against ``torch.autograd`` on ``reference``.
+
+    For each case: ``y = reference(x, ...)``, a random upstream gradient ``g`` shaped like
+    ``y`` (random, not ones, so a missing ``* grad_out`` shows), and the expected
+    ``dL/dx``. ``backward_args(case, y, g)`` returns ``(args, kwargs, arg_names)`` for the
+    student's ``fn``; by default ``fn(x, grad_out, **case.kwargs)``. Neither ``x``, ``y``
+    nor ``g`` may be modified, and autograd is refused inside ``fn``.
+    """
+    name = name or getattr(fn, "__name__", "backward")
+    seed_all(0)
+    count = 0
+    for i, case in enumerate(_grid(devices, dtypes, cases)):
+        y, g, expected = _autograd_vjp(reference, case, 1000 + i, random_upstream=True)
+        args, kwargs, arg_names = backward_args(case, y, g)
+        got, _ = watched_call(
+            fn, args, kwargs, name=name, where=case.describe(), forbidden=forbidden, allow_autograd=False,
+            arg_names=arg_names,
+        )
+        mismatch_case = Case(case.label, (case.args[0], *args), case.kwargs)
+        assert_tensor_matches(
+            got, expected, name=name, case=mismatch_case, hints=hints, rtol=rtol, atol=atol, what="gradient"
+        )
+        count += 1
+    _report(name, "matches autograd", count, devices, dtypes)

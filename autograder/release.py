@@ -1,0 +1,150 @@
+"""Releasing exercises: ``solutions/<assignment>/`` -> ``exercises/<assignment>/``.
+
+``solutions/`` is the one source: nbgrader source notebooks holding solutions, visible
+tests and hidden tests. :func:`release` lints them (:func:`lint_notebook`), runs
+``nbgrader generate_assignment`` in a private temporary course directory (so no
+gradebook or log lands in the repo), checks the result leaks nothing
+(:func:`leaks`), and replaces ``exercises/<assignment>/`` with it.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from . import REPO_ROOT
+from .tools import run_tool
+
+SOLUTION_MARK = "### BEGIN SOLUTION"
+HIDDEN_MARK = "### BEGIN HIDDEN TESTS"
+_BLOCK = re.compile(r"### BEGIN (SOLUTION|HIDDEN TESTS)\n(.*?)### END \1", re.S)
+
+
+class ReleaseError(Exception):
+    """The sources cannot be released as they are; the message lists every problem."""
+
+
+def assignments(repo: Path = REPO_ROOT) -> list[str]:
+    """Names of the assignments in ``solutions/`` (folders holding a notebook), sorted."""
+    root = repo / "solutions"
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
+
+
+def read_notebook(path: Path) -> dict:
+    """The notebook's JSON as a dict."""
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _source(cell: dict) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else src
+
+
+def _meta(cell: dict) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def lint_notebook(path: Path) -> list[str]:
+    """Problems in one source notebook: outputs left in, test cells that are not
+    locked or carry no points, markers in the wrong kind of cell, duplicate ids."""
+    problems = []
+    seen: set[str] = set()
+    for i, cell in enumerate(read_notebook(path)["cells"]):
+        where = f"{path.name} cell {i}"
+        meta, src = _meta(cell), _source(cell)
+        if cell["cell_type"] == "code" and (cell.get("outputs") or cell.get("execution_count") is not None):
+            problems.append(f"{where}: has outputs or an execution count (clear them: solutions are committed without outputs)")
+        grade_id = meta.get("grade_id")
+        if grade_id:
+            if grade_id in seen:
+                problems.append(f"{where}: duplicate grade_id {grade_id!r}")
+            seen.add(grade_id)
+        is_test = meta.get("grade") and not meta.get("solution")
+        if is_test and cell["cell_type"] == "code":
+            if not meta.get("locked"):
+                problems.append(f"{where} ({grade_id}): test cell is not locked")
+            if not meta.get("points", 0) > 0:
+                problems.append(f"{where} ({grade_id}): test cell has no points")
+        if HIDDEN_MARK in src and not is_test:
+            problems.append(f"{where}: hidden tests outside a graded test cell")
+        if SOLUTION_MARK in src and not meta.get("solution"):
+            problems.append(f"{where}: solution markers in a cell that is not a solution cell")
+    return problems
+
+
+def hidden_lines(notebook: dict) -> set[str]:
+    """The distinctive lines inside solution and hidden-test blocks of a source notebook
+    (lines of 12+ characters that appear nowhere else in it)."""
+    inside, outside = set(), set()
+    for cell in notebook["cells"]:
+        src = _source(cell)
+        blocks = [m.group(2) for m in _BLOCK.finditer(src)]
+        for block in blocks:
+            inside.update(line.strip() for line in block.splitlines() if len(line.strip()) >= 12)
+        rest = _BLOCK.sub("", src)
+        outside.update(line.strip() for line in rest.splitlines())
+    return inside - outside
+
+
+def leaks(source: dict, released: dict) -> list[str]:
+    """What ``released`` reveals of ``source``: markers, solution code or hidden tests."""
+    found = []
+    text = "\n".join(_source(c) for c in released["cells"])
+    for mark in (SOLUTION_MARK, HIDDEN_MARK, "### END SOLUTION", "### END HIDDEN TESTS"):
+        if mark in text:
+            found.append(f"marker {mark!r}")
+    lines = {line.strip() for line in text.splitlines()}
+    found += [f"line {line!r}" for line in sorted(hidden_lines(source) & lines)]
+    return found
+
+
+_CONFIG = """\
+c = get_config()
+c.CourseDirectory.source_directory = "source"
+c.CourseDirectory.release_directory = "release"
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\\nraise NotImplementedError()"}
+"""
+
+
+def generate(course: Path, name: str) -> None:
+    """Run ``nbgrader generate_assignment`` for ``name`` in the course folder ``course``."""
+    result = run_tool("nbgrader", "generate_assignment", name, "--force", "--CourseDirectory.root=" + str(course), cwd=course)
+    if result.returncode != 0:
+        raise ReleaseError(f"nbgrader generate_assignment {name} failed:\n{result.stdout}{result.stderr}")
+
+
+def release(repo: Path = REPO_ROOT, names: list[str] | None = None, target: Path | None = None) -> list[Path]:
+    """Regenerate ``exercises/<name>/`` (or ``target/<name>/``) for each assignment.
+
+    Refuses (``ReleaseError``) when a source notebook fails :func:`lint_notebook` or the
+    generated notebook :func:`leaks`. Returns the notebooks written.
+    """
+    names = names or assignments(repo)
+    unknown = sorted(set(names) - set(assignments(repo)))
+    if unknown:
+        raise ReleaseError(f"no such assignment in solutions/: {', '.join(unknown)}")
+    problems = [p for n in names for nb in sorted((repo / "solutions" / n).glob("*.ipynb")) for p in lint_notebook(nb)]
+    if problems:
+        raise ReleaseError("\n".join(problems))
+    target = target or repo / "exercises"
+    written = []
+    with tempfile.TemporaryDirectory(prefix="release-") as tmp:
+        course = Path(tmp)
+        (course / "nbgrader_config.py").write_text(_CONFIG)
+        for name in names:
+            shutil.copytree(repo / "solutions" / name, course / "source" / name,
+                            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+            generate(course, name)
+            out = course / "release" / name
+            for nb in sorted(out.glob("*.ipynb")):
+                found = leaks(read_notebook(repo / "solutions" / name / nb.name), read_notebook(nb))
+                if found:
+                    raise ReleaseError(f"{name}/{nb.name} would leak: " + "; ".join(found))
+            dest = target / name
+            if dest.exists():
+                shutil.rmtree(dest)
+            shutil.copytree(out, dest)
+            written += sorted(dest.glob("*.ipynb"))
+    return written
