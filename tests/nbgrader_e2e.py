@@ -1,0 +1,71 @@
+"""Shared helpers for end-to-end tests with real nbgrader.
+
+A simulated student starts from the released exercise notebook (what students get) and
+fills every solution cell with the solution's code (markers stripped), optionally with a
+deliberate bug: ``bugs={"relu_solution": ("x > 0", "x >= 0")}`` replaces text in the
+cell with that grade_id. :func:`grade` autogrades submissions in a private course folder
+and returns each student's per-cell scores.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from autograder import REPO_ROOT
+from autograder.course import CellScore, Course
+
+_MARKERS = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", re.M)
+
+
+def _cells_by_id(nb: dict) -> dict[str, dict]:
+    return {c["metadata"]["nbgrader"]["grade_id"]: c for c in nb["cells"] if "nbgrader" in c.get("metadata", {})}
+
+
+def _text(cell: dict) -> str:
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def student_notebook(
+    assignment: str, notebook: str, out: Path, *, bugs: dict[str, tuple[str, str]] | None = None, blank: bool = False
+) -> Path:
+    """Write a student's submission for ``exercises/<assignment>/<notebook>`` to ``out``.
+
+    ``blank``: hand in the exercise untouched. Otherwise every solution cell holds the
+    solution code; ``bugs`` maps a solution cell's grade_id to ``(old, new)`` text to
+    replace in it (the replacement must happen, or this raises).
+    """
+    exercise = json.loads((REPO_ROOT / "exercises" / assignment / notebook).read_text())
+    if not blank:
+        source = _cells_by_id(json.loads((REPO_ROOT / "solutions" / assignment / notebook).read_text()))
+        for grade_id, cell in _cells_by_id(exercise).items():
+            if not cell["metadata"]["nbgrader"].get("solution"):
+                continue
+            code = _MARKERS.sub("", _text(source[grade_id]))
+            if bugs and grade_id in bugs:
+                old, new = bugs[grade_id]
+                if old not in code:
+                    raise ValueError(f"bug text {old!r} not found in cell {grade_id}")
+                code = code.replace(old, new)
+            cell["source"] = code
+        unknown = set(bugs or {}) - set(_cells_by_id(exercise))
+        if unknown:
+            raise ValueError(f"no such cells: {sorted(unknown)}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(exercise, indent=1))
+    return out
+
+
+def grade(root: Path, assignment: str, submissions: dict[str, Path]) -> dict[str, dict[str, CellScore]]:
+    """Autograde ``{student: notebook path}`` for ``assignment`` in a course at ``root``."""
+    course = Course(root)
+    course.add_source(assignment)
+    for student, path in submissions.items():
+        course.submit(student, assignment, path)
+    course.autograde(assignment)
+    return {student: course.scores(assignment, student) for student in submissions}
+
+
+def lost(scores: dict[str, CellScore]) -> set[str]:
+    """The grade_ids of cells that did not earn full points."""
+    return {gid for gid, s in scores.items() if s.score < s.max_score}

@@ -1,0 +1,39 @@
+"""Chapter 1 assignment graded by real nbgrader: full marks, zero, and exactly-targeted losses."""
+import pytest
+
+from nbgrader_e2e import grade, lost, student_notebook
+
+A, NB = "01-activations", "activations.ipynb"
+ALL = {"test_step", "test_step_derivative", "test_sigmoid", "test_sigmoid_derivative",
+       "test_tanh", "test_tanh_derivative", "test_relu", "test_relu_derivative"}
+
+# Each classic mistake and the one test cell that must catch it (and only it).
+BUGS = {
+    "relu_at_zero": ({"relu_solution": ("return (x > 0).to(x.dtype)", "return (x >= 0).to(x.dtype)")}, {"test_relu_derivative"}),
+    "unstable_sigmoid": ({"sigmoid_solution": (
+        "z = torch.exp(-x.abs())          # in (0, 1]: never overflows\n    return torch.where(x >= 0, 1 / (1 + z), z / (1 + z))",
+        "return torch.exp(x) / (1 + torch.exp(x))")},
+        # the solution builds sigmoid' and tanh (2*sigmoid(2x) - 1) on sigmoid: NaN spreads to them
+        {"test_sigmoid", "test_sigmoid_derivative", "test_tanh", "test_tanh_derivative"}),
+    "step_returns_bool": ({"step_solution": ("return (x > 0).to(x.dtype)", "return x > 0")}, {"test_step"}),
+    "tanh_shortcut": ({"tanh_solution": ("return 2 * sigmoid(2 * x) - 1", "return torch.tanh(x)")}, {"test_tanh"}),
+    "sigmoid_derivative_of_input": ({"sigmoid_solution": ("y = sigmoid(x)\n    return y * (1 - y)", "return x * (1 - x)")},
+                                    {"test_sigmoid_derivative"}),
+}
+
+
+@pytest.mark.slow
+def test_solution_full_marks_blank_zero_and_each_bug_loses_exactly_its_cell(tmp_path):
+    subs = {
+        "solution": student_notebook(A, NB, tmp_path / "solution" / NB),
+        "blank": student_notebook(A, NB, tmp_path / "blank" / NB, blank=True),
+    }
+    for name, (bugs, _) in BUGS.items():
+        subs[name] = student_notebook(A, NB, tmp_path / name / NB, bugs=bugs)
+    scores = grade(tmp_path / "course", A, subs)
+
+    assert set(scores["solution"]) == ALL
+    assert lost(scores["solution"]) == set(), scores["solution"]
+    assert all(s.score == 0 for s in scores["blank"].values()), scores["blank"]
+    for name, (_, targeted) in BUGS.items():
+        assert lost(scores[name]) == targeted, (name, scores[name])
