@@ -1,0 +1,214 @@
+"""The checks library: right answers pass quietly; each known mistake fails with its hint."""
+import warnings
+
+import pytest
+import torch
+
+from autograder.chapters import activations as ch
+from autograder.checks import (
+    Case, CheckFailure, check_backward, check_derivative, check_forward, devices, dim_cases, elementwise_cases,
+    matches, watched_call,
+)
+from autograder.checks.compare import assert_tensor_matches
+
+CPU32 = dict(devices=["cpu"], dtypes=[torch.float32])
+
+
+def stable_sigmoid(x):
+    z = torch.exp(-x.abs())
+    return torch.where(x >= 0, 1 / (1 + z), z / (1 + z))
+
+
+def fails(fn, *args, **kwargs) -> str:
+    with pytest.raises(CheckFailure) as err:
+        fn(*args, **kwargs)
+    return str(err.value)
+
+
+def test_correct_implementation_passes_silently_on_stderr(capfd):
+    check_forward(stable_sigmoid, torch.sigmoid, name="sigmoid", forbidden=["aten.sigmoid"])
+    out, err = capfd.readouterr()
+    assert err == ""
+    assert out.startswith("OK: sigmoid matches torch on")
+
+
+def test_a_warning_inside_the_students_code_does_not_reach_stderr(capfd):
+    def noisy_relu(x):
+        warnings.warn("student warning")
+        return torch.where(x > 0, x, torch.zeros_like(x))
+
+    check_forward(noisy_relu, torch.relu, name="relu", **CPU32)
+    assert capfd.readouterr().err == ""
+
+
+def test_checks_return_none_so_nbgrader_reads_no_partial_credit():
+    assert check_forward(stable_sigmoid, torch.sigmoid, **CPU32) is None
+    assert check_derivative(lambda x: stable_sigmoid(x) * (1 - stable_sigmoid(x)), torch.sigmoid, **CPU32) is None
+
+
+def test_cases_cover_every_shape_family_and_extremes():
+    labels = [c.label for c in elementwise_cases("cpu", torch.float32)]
+    assert labels == ["0-d", "1-d", "square 2-d", "3-d", "non-contiguous (transposed, strided)", "extreme values"]
+    noncontig = list(elementwise_cases("cpu", torch.float32))[4].x
+    assert not noncontig.is_contiguous()
+    extreme = list(elementwise_cases("cpu", torch.float64))[-1].x
+    assert {1000.0, -1000.0, 88.0, 89.0, 0.0} <= set(extreme.tolist())
+
+
+def test_dim_cases_cover_every_dim_negative_ones_too():
+    dims = {(c.x.dim(), c.kwargs["dim"]) for c in dim_cases("cpu", torch.float32)}
+    for ndim in range(1, 5):
+        assert {(ndim, d) for d in range(-ndim, ndim)} <= dims
+
+
+def test_exp_overflow_nan_is_caught_with_the_overflow_hint():
+    message = fails(check_forward, lambda x: torch.exp(x) / (1 + torch.exp(x)), torch.sigmoid, name="sigmoid")
+    assert "extreme values" in message and "got nan" in message
+    assert "Hint: NaN where the right answer is finite" in message and "88.7" in message
+
+
+def test_message_names_device_dtype_shape_and_worst_index():
+    def off_by_one_element(x):
+        y = stable_sigmoid(x).clone()
+        if y.dim() == 1:
+            y[3] += 0.5
+        return y
+
+    message = fails(check_forward, off_by_one_element, torch.sigmoid, name="sigmoid", **CPU32)
+    assert "cpu, float32, shape (7,), 1-d" in message
+    assert "1 of 7 elements differ" in message and "worst at index (3,)" in message and "input there" in message
+
+
+def test_forbidden_op_is_caught_even_through_an_alias():
+    alias = torch.sigmoid  # bound at "import time", as a student might
+    message = fails(check_forward, lambda x: alias(x), torch.sigmoid, name="sigmoid", forbidden=ch.FORBIDDEN["sigmoid"])
+    assert "calls aten.sigmoid" in message
+    message = fails(check_forward, lambda x: torch.special.expit(x), torch.sigmoid, forbidden=["aten.sigmoid"])
+    assert "calls aten.sigmoid" in message
+    message = fails(check_forward, lambda x: x.relu(), torch.relu, forbidden=ch.FORBIDDEN["relu"])
+    assert "aten.relu" in message
+
+
+def test_result_must_be_a_plain_tensor_with_input_dtype_and_device():
+    assert "returned a ndarray" in fails(check_forward, lambda x: x.numpy(), torch.relu, **CPU32)
+    assert "forget the `return`" in fails(check_forward, lambda x: None, torch.relu, **CPU32)
+
+    class AlwaysEqual:
+        def __eq__(self, other):
+            return True
+
+    assert "returned a AlwaysEqual" in fails(check_forward, lambda x: AlwaysEqual(), torch.relu, **CPU32)
+
+    class Sub(torch.Tensor):
+        pass
+
+    assert "not a subclass" in fails(check_forward, lambda x: torch.relu(x).as_subclass(Sub), torch.relu, **CPU32)
+    message = fails(check_forward, lambda x: x > 0, ch.step_reference, **CPU32)
+    assert "dtype torch.bool" in message and ".to(x.dtype)" in message
+    message = fails(check_forward, lambda x: torch.tensor(torch.relu(x).tolist()), torch.relu,
+                    devices=["cpu"], dtypes=[torch.float64])
+    assert "dtype torch.float32" in message and "expected torch.float64" in message
+
+
+def test_wrong_device_is_reported_with_a_hint():
+    x = torch.ones(3)
+    case = Case("1-d", (x,))
+    fake_expected = torch.ones(3, device="meta")
+    with pytest.raises(CheckFailure, match="device=x.device"):
+        assert_tensor_matches(x, fake_expected, name="f", case=case)
+
+
+def test_wrong_shape_is_reported():
+    message = fails(check_forward, lambda x: torch.relu(x).reshape(-1), torch.relu, **CPU32)
+    # the 0-d case comes first: reshape(-1) turns a scalar into shape (1,)
+    assert "returned shape (1,)" in message and "0-d; expected ()" in message
+
+
+def test_in_place_modification_of_input_or_upstream_gradient_is_caught():
+    def relu_in_place(x):
+        x[x < 0] = 0
+        return x.clone()
+
+    assert "modified its input `x` in place" in fails(check_forward, relu_in_place, torch.relu, **CPU32)
+
+    def relu_backward_in_place(x, grad_out):
+        grad_out[x <= 0] = 0
+        return grad_out
+
+    message = fails(check_backward, relu_backward_in_place, torch.relu, **CPU32)
+    assert "modified its input `grad_out` in place" in message and "dout[mask] = 0" in message
+
+
+def test_backward_uses_a_random_upstream_gradient_so_a_missing_factor_shows():
+    def forgot_grad_out(x, grad_out):
+        return (x > 0).to(x.dtype)
+
+    assert "wrong values" in fails(check_backward, forgot_grad_out, torch.relu, **CPU32)
+    check_backward(lambda x, g: g * (x > 0).to(x.dtype), torch.relu, **CPU32)
+
+
+def test_autograd_inside_a_hand_written_backward_is_refused():
+    def autograd_backward(x, grad_out):
+        x = x.detach().clone().requires_grad_(True)
+        torch.relu(x).backward(grad_out)
+        return x.grad
+
+    assert "uses autograd" in fails(check_backward, autograd_backward, torch.relu, **CPU32)
+
+    def grad_derivative(x):
+        x = x.detach().clone().requires_grad_(True)
+        return torch.autograd.grad(torch.tanh(x).sum(), x)[0]
+
+    assert "uses autograd" in fails(check_derivative, grad_derivative, torch.tanh, **CPU32)
+
+
+@pytest.mark.parametrize(
+    "name, wrong, hint",
+    [
+        ("relu_derivative", lambda x: (x >= 0).to(x.dtype), "at exactly 0 is 0"),
+        ("sigmoid_derivative", lambda x: x * (1 - x), "the output, not the input"),
+        ("tanh_derivative", lambda x: 1 - x * x, "the output, not the input"),
+    ],
+)
+def test_each_known_chapter1_mistake_gets_its_hint(name, wrong, hint):
+    reference = {"relu_derivative": torch.relu, "sigmoid_derivative": torch.sigmoid, "tanh_derivative": torch.tanh}[name]
+    message = fails(check_derivative, wrong, reference, name=name, hints=ch.HINTS[name])
+    assert f"Hint: " in message and hint in message
+
+
+def test_step_at_zero_hint():
+    message = fails(check_forward, lambda x: (x >= 0).to(x.dtype), ch.step_reference, hints=ch.HINTS["step"])
+    assert "x > 0, not x >= 0" in message
+
+
+def test_matches_hint_ignores_alternatives_that_raise_or_differ():
+    hint = matches(lambda x: 1 / 0, "never")
+    message = fails(check_forward, lambda x: x * 2, torch.relu, hints=[hint], **CPU32)
+    assert "never" not in message
+
+
+def test_student_exception_propagates_with_the_case_named():
+    def broken(x):
+        raise NotImplementedError()
+
+    with pytest.raises(NotImplementedError) as err:
+        check_forward(broken, torch.relu, **CPU32)
+    assert any("0-d" in note for note in err.value.__notes__)
+
+
+def test_watched_call_returns_result_and_recorded_warnings():
+    def warn_and_add(x):
+        warnings.warn("careful")
+        return x + 1
+
+    result, caught = watched_call(warn_and_add, (torch.zeros(2),), name="f", where="here")
+    assert torch.equal(result, torch.ones(2)) and [str(w.message) for w in caught] == ["careful"]
+
+
+def test_devices_env_narrows_and_rejects_unavailable(monkeypatch):
+    monkeypatch.setenv("AUTOGRADER_DEVICES", "cpu")
+    assert devices() == ["cpu"]
+    if not torch.cuda.is_available():
+        monkeypatch.setenv("AUTOGRADER_DEVICES", "cpu,cuda")
+        with pytest.raises(RuntimeError, match="only \\['cpu'\\]"):
+            devices()
