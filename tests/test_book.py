@@ -24,3 +24,41 @@ def test_book_builds_with_every_toc_page_executed(built_book):
     ch1 = (built_book / "book/01-activations.html").read_text()
     assert re.search(r'<img[^>]+src="[^"]+\.png"', ch1), "chapter 1 shows no plot"
     assert "cell_output" in ch1
+
+
+def _mini_book(root, body: str):
+    import shutil
+
+    shutil.copy(REPO_ROOT / "_config.yml", root / "_config.yml")
+    (root / "_toc.yml").write_text("format: jb-book\nroot: book/intro\n")
+    (root / "book").mkdir()
+    header = "---\njupytext:\n  text_representation:\n    format_name: myst\nkernelspec:\n  name: python3\n  display_name: Python 3\n---\n"
+    (root / "book" / "intro.md").write_text(header + "# Mini\n\n" + body)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "body, why",
+    [
+        ("```{code-cell} ipython3\nraise ValueError('boom')\n```\n", "a cell that raises"),
+        ("```{code-cell} ipython3\nimport sys\nprint('oops', file=sys.stderr)\n```\n", "a cell writing to stderr"),
+        ("See {doc}`nowhere`.\n", "a broken cross-reference (Sphinx warning)"),
+    ],
+)
+def test_book_build_fails_on_cell_errors_stderr_and_warnings(tmp_path, body, why):
+    import subprocess
+
+    from autograder.book import build
+
+    _mini_book(tmp_path, body)
+    with pytest.raises(subprocess.CalledProcessError):
+        build(repo=tmp_path, output=tmp_path / "out")
+
+
+@pytest.mark.slow
+def test_mini_book_with_a_clean_cell_builds(tmp_path):
+    from autograder.book import build
+
+    _mini_book(tmp_path, "```{code-cell} ipython3\nprint(6 * 7)\n```\n")
+    html = build(repo=tmp_path, output=tmp_path / "out")
+    assert "42" in (html / "book" / "intro.html").read_text()
