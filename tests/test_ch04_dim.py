@@ -214,3 +214,13 @@ def test_solution_full_marks_blank_zero_and_each_bug_loses_exactly_its_cells(tmp
     assert all(s.score == 0 for s in scores["blank"].values()), scores["blank"]
     for name, (_, targeted) in BUGS.items():
         assert lost(scores[name]) == targeted, (name, scores[name])
+
+
+@pytest.mark.slow
+def test_committed_exercise_is_a_fresh_release_of_the_solution(tmp_path):
+    from autograder import REPO_ROOT
+    from autograder.release import release
+
+    (fresh,) = release(names=[A], target=tmp_path)
+    committed = REPO_ROOT / "exercises" / A / NB
+    assert fresh.read_text() == committed.read_text(), "run `python -m autograder release 04-dim` and commit"
