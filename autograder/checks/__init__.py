@@ -5,7 +5,7 @@ Typical use in a test cell::
     from autograder.checks import check_forward
     check_forward(sigmoid, torch.sigmoid, forbidden=["aten.sigmoid"])
 """
-from .api import check_backward, check_derivative, check_forward, default_backward_args, seed_all
+from .api import check_backward, check_derivative, check_forward, check_raises, default_backward_args, seed_all
 from .cases import DTYPES, EXTREME_VALUES, Case, dim_cases, elementwise_cases, extreme_tensor, randn, shaped_tensors
 from .compare import TOLERANCES, assert_tensor_matches, tolerance
 from .devices import available_devices, devices
@@ -14,7 +14,7 @@ from .hints import Mismatch, matches, nonfinite_from_overflow
 
 __all__ = [
     "Case", "CheckFailure", "DTYPES", "EXTREME_VALUES", "Mismatch", "TOLERANCES",
-    "assert_tensor_matches", "available_devices", "check_backward", "check_derivative", "check_forward",
+    "assert_tensor_matches", "available_devices", "check_backward", "check_derivative", "check_forward", "check_raises",
     "default_backward_args", "devices", "dim_cases", "elementwise_cases", "extreme_tensor", "matches",
     "nonfinite_from_overflow", "randn", "seed_all", "shaped_tensors", "tolerance", "watched_call",
 ]

@@ -17,7 +17,7 @@ import torch
 from .cases import DTYPES, Case, elementwise_cases, randn
 from .compare import assert_tensor_matches
 from .devices import devices as default_devices
-from .guard import watched_call
+from .guard import CheckFailure, watched_call
 from .hints import Hint
 
 CaseSource = Callable[[str, torch.dtype], Iterable[Case]]
@@ -176,3 +176,50 @@ def check_backward(
         )
         count += 1
     _report(name, "matches autograd", count, devices, dtypes)
+
+
+def check_raises(
+    fn: Callable,
+    exc_type: type[BaseException],
+    *,
+    cases: CaseSource,
+    reference: Callable | None = None,
+    name: str | None = None,
+    advice: str = "",
+    devices: Iterable[str] | None = None,
+    dtypes: Iterable[torch.dtype] | None = None,
+) -> None:
+    """Check ``fn(*case.args, **case.kwargs)`` raises ``exc_type`` on every case.
+
+    ``reference``, when given, must raise ``exc_type`` on the same cases (so a test cannot
+    demand an error torch itself does not raise). ``advice`` is added to failure messages.
+    Forbidden-op and autograd rules do not apply here; inputs must still stay unmodified.
+    """
+    name = name or getattr(fn, "__name__", "function")
+    wanted = exc_type.__name__
+    tip = f"\nHint: {advice}" if advice else ""
+    seed_all(0)
+    count = 0
+    for case in _grid(devices, dtypes, cases):
+        where = case.describe()
+        if reference is not None:
+            try:
+                _reference(reference, case.args, case.kwargs)
+            except exc_type:
+                pass
+            else:
+                raise RuntimeError(f"the reference does not raise {wanted} on {where}: this case tests nothing")
+        try:
+            watched_call(fn, case.args, case.kwargs, name=name, where=where)
+        except exc_type:
+            count += 1
+            continue
+        except CheckFailure:
+            raise
+        except Exception as err:
+            raise CheckFailure(
+                f"{name} raised {type(err).__name__} ({err}) on {where}; torch raises {wanted} there.{tip}"
+            ) from None
+        raise CheckFailure(f"{name} returned a result on {where}; it should raise {wanted}, as torch does.{tip}")
+    used_devices = ", ".join(default_devices() if devices is None else devices)
+    print(f"OK: {name} raises {wanted} on {count} cases ({used_devices})")
