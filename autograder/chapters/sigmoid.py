@@ -1,0 +1,103 @@
+"""Chapter 2 (sigmoid): references, forbidden ops and known-mistake hints.
+
+The assignment's functions and how the hidden tests call them:
+
+- ``sigmoid(x)``: float tensor -> same shape, dtype, device.
+- ``sigmoid_backward(y, grad_out)``: ``y = sigmoid(x)`` is the saved output, ``grad_out``
+  the upstream gradient (same shape); returns dL/dx = ``grad_out * y * (1 - y)``.
+- ``log_sigmoid(x)``: log(sigmoid(x)), finite for every finite x.
+- ``log_sigmoid_backward(x, grad_out)``: dL/dx = ``grad_out * sigmoid(-x)``.
+
+Hint alternatives receive the case's arguments: ``(x,)`` for forwards and
+``(x, *backward args)`` for backwards: ``(x, y, grad_out)`` for ``sigmoid_backward``,
+``(x, x, grad_out)`` for ``log_sigmoid_backward``.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..checks.cases import Case
+
+from ..checks.hints import matches
+
+#: Library routes to sigmoid or log-sigmoid. Two-class softmax is sigmoid in disguise
+#: (softmax([x, 0])[0] = sigmoid(x)), and softplus/logaddexp/logsumexp give
+#: log-sigmoid away (log sigmoid(x) = -softplus(-x) = -logaddexp(0, -x)); tanh would
+#: hide the overflow question inside a library call (sigmoid(x) = (1 + tanh(x/2)) / 2).
+SHORTCUTS = [
+    "aten.sigmoid", "aten.special_expit", "aten.sigmoid_backward",
+    "aten.log_sigmoid_forward", "aten.log_sigmoid_backward", "aten.log_sigmoid",
+    "aten.softplus", "aten.softplus_backward", "aten.logaddexp", "aten.logsumexp",
+    "aten.silu", "aten.tanh", "aten._softmax", "aten._log_softmax",
+    "aten.binary_cross_entropy_with_logits", "aten.binary_cross_entropy",
+]
+FORBIDDEN = {name: list(SHORTCUTS) for name in ("sigmoid", "sigmoid_backward", "log_sigmoid", "log_sigmoid_backward")}
+
+
+def log_sigmoid_reference(x: torch.Tensor) -> torch.Tensor:
+    """torch's log-sigmoid. x: float tensor -> same shape and dtype."""
+    return F.logsigmoid(x)
+
+
+def sigmoid_backward_args(case: Case, y: torch.Tensor, g: torch.Tensor):
+    """How check_backward calls ``sigmoid_backward``: from the saved output ``y``."""
+    return (y, g), {}, ("y", "grad_out")
+
+
+def _stable_sigmoid(x):
+    z = torch.exp(-x.abs())
+    return torch.where(x >= 0, 1 / (1 + z), z / (1 + z))
+
+
+LOG_OF_SIGMOID = (
+    "you computed log(sigmoid(x)) (or -log(1 + exp(-x))): for very negative x, sigmoid(x) underflows "
+    "to 0 (or exp(-x) overflows to inf) and the log gives -inf, while the answer is close to x. "
+    "Use log sigmoid(x) = min(x, 0) - log1p(exp(-|x|)), where exp only sees -|x|."
+)
+
+
+def _unstable_sigmoid(x):
+    e = torch.exp(x)
+    return e / (1 + e)
+
+
+HINTS = {
+    "sigmoid": [
+        matches(_unstable_sigmoid,
+                "you computed exp(x) / (1 + exp(x)): for large x, exp(x) overflows to inf (float32: "
+                "above about 88.7) and inf / inf is NaN. Use the two-branch form: for x >= 0, "
+                "1 / (1 + exp(-x)); for x < 0, exp(x) / (1 + exp(x)), so exp only sees -|x|."),
+    ],
+    "sigmoid_backward": [
+        matches(lambda x, y, g: g * torch.sigmoid(y) * (1 - torch.sigmoid(y)),
+                "you applied sigmoid to y again: the first argument is already the saved output "
+                "y = sigmoid(x), so the gradient is grad_out * y * (1 - y)."),
+        matches(lambda x, y, g: y * (1 - y),
+                "you returned the local derivative y * (1 - y) only: by the chain rule, multiply "
+                "it by the upstream gradient grad_out."),
+        matches(lambda x, y, g: g * x * (1 - x),
+                "that is grad_out * x * (1 - x) with the input x; the derivative is written with "
+                "the output y = sigmoid(x)."),
+    ],
+    "log_sigmoid": [
+        matches(alternative, LOG_OF_SIGMOID)
+        for alternative in (
+            lambda x: torch.log(_stable_sigmoid(x)),
+            lambda x: torch.log(1 / (1 + torch.exp(-x))),
+            lambda x: torch.log(torch.sigmoid(x)),
+            lambda x: -torch.log1p(torch.exp(-x)),
+            lambda x: -torch.log(1 + torch.exp(-x)),
+        )
+    ],
+    "log_sigmoid_backward": [
+        matches(lambda x, _x, g: g * torch.exp(-x) / (1 + torch.exp(-x)),
+                "you computed grad_out * exp(-x) / (1 + exp(-x)): for very negative x that is "
+                "inf / inf = NaN. The derivative of log sigmoid(x) is sigmoid(-x): use your "
+                "stable sigmoid."),
+        matches(lambda x, _x, g: g * _stable_sigmoid(x),
+                "the derivative of log sigmoid(x) is 1 - sigmoid(x) = sigmoid(-x), not sigmoid(x)."),
+        matches(lambda x, _x, g: _stable_sigmoid(-x),
+                "you returned the local derivative sigmoid(-x) only: multiply it by grad_out."),
+    ],
+}

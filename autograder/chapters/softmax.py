@@ -1,0 +1,161 @@
+"""Chapter 3 (softmax): references, cases, forbidden ops and known-mistake hints.
+
+The assignment's functions and how the hidden tests call them:
+
+- ``softmax(x, dim)``, ``log_softmax(x, dim)``: float tensor of any shape (1-d and up)
+  -> same shape, dtype, device; normalised along ``dim`` (negative ``dim`` allowed).
+- ``softmax_backward(s, grad_out, dim)``: ``s = softmax(x, dim)`` is the saved output;
+  returns dL/dx = ``s * (grad_out - (grad_out * s).sum(dim, keepdim=True))``.
+- ``log_softmax_backward(ls, grad_out, dim)``: ``ls = log_softmax(x, dim)`` is the saved
+  output; returns dL/dx = ``grad_out - exp(ls) * grad_out.sum(dim, keepdim=True)``.
+
+Hint alternatives receive the case's arguments: ``(x,)`` and ``dim=`` for forwards,
+``(x, saved output, grad_out)`` and ``dim=`` for backwards.
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterator
+
+import torch
+
+from ..checks.cases import Case, dim_cases, randn
+from ..checks.hints import Hint, Mismatch, matches
+
+#: The library's softmax kernels and their backward, plus logsumexp-type reductions:
+#: ``x - logsumexp(x)`` is log_softmax and ``exp(x - logsumexp(x))`` is softmax, with
+#: the max-subtraction done for you, and that trick is what this exercise teaches.
+SHORTCUTS = [
+    "aten._softmax", "aten._log_softmax", "aten._safe_softmax",
+    "aten._softmax_backward_data", "aten._log_softmax_backward_data",
+    "aten.logsumexp", "aten.logcumsumexp", "aten.logaddexp",
+]
+FORBIDDEN = {name: list(SHORTCUTS) for name in ("softmax", "log_softmax", "softmax_backward", "log_softmax_backward")}
+
+#: Logits where exp overflows (1000) and underflows (-1000) in both float32 and float64.
+EXTREME_ROWS = ([1000.0, 0.0, -1000.0], [-1000.0, -1000.0, -1000.0], [1000.0, 1000.0, 999.0])
+
+
+def square_first_cases(device: str, dtype: torch.dtype) -> Iterator[Case]:
+    """A square 2-d input on both dims first (where a wrong ``dim`` or a missing
+    ``keepdim`` gives wrong values instead of a shape error, so the hint can say so),
+    then :func:`dim_cases` (every dim of 1-d to 4-d tensors, negative ones too)."""
+    x = randn((4, 4), dtype, device, seed=100)
+    for dim in (0, 1, -1, -2):
+        yield Case("square 2-d", (x,), {"dim": dim})
+    yield from dim_cases(device, dtype)
+
+
+def extreme_cases(device: str, dtype: torch.dtype) -> Iterator[Case]:
+    """``[1000, 0, -1000]`` as a vector, and a 3x3 of extreme rows along both dims."""
+    vector = torch.tensor(EXTREME_ROWS[0], dtype=dtype, device=device)
+    yield Case("extreme values", (vector,), {"dim": 0})
+    yield Case("extreme values", (vector,), {"dim": -1})
+    rows = torch.tensor(EXTREME_ROWS, dtype=dtype, device=device)
+    for dim in (1, 0):
+        yield Case("extreme values", (rows,), {"dim": dim})
+    yield Case("large logits (scale 300)", (randn((4, 4), dtype, device, seed=7, scale=300.0),), {"dim": 1})
+
+
+def all_cases(device: str, dtype: torch.dtype) -> Iterator[Case]:
+    """What the hidden tests use: :func:`square_first_cases`, then :func:`extreme_cases`."""
+    yield from square_first_cases(device, dtype)
+    yield from extreme_cases(device, dtype)
+
+
+def backward_args(case: Case, y: torch.Tensor, g: torch.Tensor):
+    """How check_backward calls the backwards: ``fn(saved_output, grad_out, dim=dim)``."""
+    return (y, g), {"dim": case.kwargs["dim"]}, ("saved output", "grad_out")
+
+
+def wrong_dim(alternative: Callable[..., torch.Tensor], what: str) -> Hint:
+    """A hint that fires when the result equals ``alternative(*args, dim=d)`` for a dim
+    ``d`` other than the one asked: the student hard-coded or mixed up ``dim``."""
+
+    def hint(m: Mismatch) -> str | None:
+        x, dim = m.case.args[0], m.case.kwargs.get("dim")
+        if dim is None or x.dim() < 2:
+            return None
+        asked = dim % x.dim()
+        for d in range(x.dim()):
+            if d == asked:
+                continue
+            message = (f"your {what} is the one along dim={d} (or {d - x.dim()}), but dim={dim} was asked: "
+                       f"use the `dim` argument everywhere (max, sum), do not hard-code a dim.")
+            found = matches(lambda *args, **kwargs: alternative(*args, dim=d), message)(m)
+            if found:
+                return found
+        return None
+
+    return hint
+
+
+def _naive_softmax(x, dim):
+    e = torch.exp(x)
+    return e / e.sum(dim, keepdim=True)
+
+
+def _softmax_no_keepdim(x, dim):
+    e = torch.exp(x - x.amax(dim))
+    return e / e.sum(dim)
+
+
+def _softmax_no_keepdim_in_sum(x, dim):
+    e = torch.exp(x - x.amax(dim, keepdim=True))
+    return e / e.sum(dim)
+
+
+def _log_softmax_no_keepdim(x, dim):
+    shifted = x - x.amax(dim)
+    return shifted - torch.log(torch.exp(shifted).sum(dim))
+
+
+def _softmax_bw(s, g, dim):
+    return s * (g - (g * s).sum(dim, keepdim=True))
+
+
+def _log_softmax_bw(ls, g, dim):
+    return g - torch.exp(ls) * g.sum(dim, keepdim=True)
+
+
+KEEPDIM = ("a reduction lost its dimension: with x of shape (4, 4), x.sum(dim=1) has shape (4,), which "
+           "broadcasts along the wrong axis. Use keepdim=True in max and sum.")
+NO_MAX = ("exp of a large logit overflows (float32: above about 88.7) and inf / inf is NaN; subtract the "
+          "max along dim first (softmax does not change when a constant is added along dim).")
+
+HINTS = {
+    "softmax": [
+        matches(_naive_softmax, "you computed exp(x) / exp(x).sum(dim) without subtracting the max: " + NO_MAX),
+        matches(_softmax_no_keepdim, KEEPDIM),
+        matches(_softmax_no_keepdim_in_sum, KEEPDIM),
+        wrong_dim(lambda x, dim: torch.softmax(x, dim), "softmax"),
+    ],
+    "log_softmax": [
+        matches(lambda x, dim: x - torch.log(torch.exp(x).sum(dim, keepdim=True)),
+                "you computed x - log(exp(x).sum(dim)) without subtracting the max: " + NO_MAX
+                + " log_softmax(x) = (x - m) - log(sum(exp(x - m))) with m the max along dim."),
+        matches(lambda x, dim: torch.log(torch.softmax(x, dim)),
+                "you computed log(softmax(x)): a probability that underflows to 0 gives log(0) = -inf. "
+                "Use log_softmax(x) = (x - m) - log(sum(exp(x - m))) with m the max along dim."),
+        matches(_log_softmax_no_keepdim, KEEPDIM),
+        wrong_dim(lambda x, dim: torch.log_softmax(x, dim), "log_softmax"),
+    ],
+    "softmax_backward": [
+        matches(lambda x, s, g, dim: _softmax_bw(torch.softmax(s, dim), g, dim),
+                "you applied softmax to the saved output again: the first argument is already "
+                "s = softmax(x, dim); the gradient is s * (grad_out - (grad_out * s).sum(dim, keepdim=True))."),
+        matches(lambda x, s, g, dim: s * (g - (g * s).sum(dim)),
+                KEEPDIM.replace("in max and sum", "in the sum")),
+        matches(lambda x, s, g, dim: s * (1 - s) * g,
+                "you used only the diagonal of the Jacobian, s * (1 - s): every output of softmax depends on "
+                "every input along dim. The gradient is s * (grad_out - (grad_out * s).sum(dim, keepdim=True))."),
+        wrong_dim(lambda x, s, g, dim: _softmax_bw(s, g, dim), "sum"),
+    ],
+    "log_softmax_backward": [
+        matches(lambda x, ls, g, dim: g - ls * g.sum(dim, keepdim=True),
+                "the saved output holds log-probabilities: the probabilities are exp(ls). "
+                "The gradient is grad_out - exp(ls) * grad_out.sum(dim, keepdim=True)."),
+        matches(lambda x, ls, g, dim: g - torch.exp(ls) * g.sum(dim),
+                KEEPDIM.replace("in max and sum", "in the sum")),
+        wrong_dim(lambda x, ls, g, dim: _log_softmax_bw(ls, g, dim), "sum"),
+    ],
+}
