@@ -125,6 +125,29 @@ def test_each_classic_mistake_fails_its_check_with_its_hint(bug):
         run_check(which, load_layers(edits))
 
 
+# Mistakes whose only effect is a wrong value: the hint each one must get.
+VALUE_HINTS = {
+    "relu_returns_local_derivative": ("Relu", "relu_solution", "return torch.where(self.mask, dout, torch.zeros_like(dout))",
+                                      "return self.mask.to(dout.dtype)", "you returned the local derivative (x > 0)"),
+    "sigmoid_returns_local_derivative": ("Sigmoid", "sigmoid_solution", "return dout * self.out * (1 - self.out)",
+                                         "return self.out * (1 - self.out)", "the local derivative; backward returns dout"),
+    "linear_without_bias": ("Linear", "linear_solution", "return x @ self.weight.T + self.bias",
+                            "return x @ self.weight.T", "the bias is missing"),
+    "dx_with_weight_transposed": ("Linear", "linear_solution", "return dout @ self.weight",
+                                  "return dout @ self.weight.T", "you used weight.T"),
+    "grad_weight_averaged": ("Linear", "linear_solution", "self.grad_weight = dout.T @ self.x",
+                             "self.grad_weight = dout.T @ self.x / self.x.shape[0]", "divided by the batch size"),
+    "grad_bias_averaged": ("Linear", "linear_solution", "dout.sum(dim=0)", "dout.mean(dim=0)", "the *sum* of dout"),
+}
+
+
+@pytest.mark.parametrize("mistake", sorted(VALUE_HINTS))
+def test_each_value_hint_fires_for_its_mistake(mistake):
+    which, cell, old, new, hint = VALUE_HINTS[mistake]
+    with pytest.raises(CheckFailure, match=re.escape(hint)):
+        run_check(which, load_layers({cell: [(old, new)]}))
+
+
 def test_wrong_layout_is_named_by_the_init_check():
     layers = load_layers(BUGS["linear_layout_in_out"][0])
     with pytest.raises(CheckFailure, match=r"shape \(400, 300\); expected \(300, 400\)[\s\S]*torch's layout"):
