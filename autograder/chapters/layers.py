@@ -1,0 +1,473 @@
+"""Chapter 6 (layer backprop): layer checks, references, forbidden ops and known-mistake hints.
+
+The checks library works on functions; a layer is an object with state, so this module
+builds layer checks on the library's primitives (``watched_call``, ``assert_tensor_matches``,
+``devices``, ``DTYPES``, ``Case``, ``randn``).
+
+The layer contract the assignment states (and these checks enforce):
+
+- ``layer.forward(x)`` returns the output and caches what backward needs;
+- ``layer.backward(dout)`` returns ``dx`` (shaped like the last forward's ``x``) and, for a
+  layer with parameters, stores ``grad_weight`` / ``grad_bias`` shaped like ``weight`` /
+  ``bias``; it never calls autograd and never modifies ``dout`` or ``x``;
+- backward uses the *last* forward's input;
+- ``Linear(in_features, out_features, device=None, dtype=None)`` keeps torch's layout:
+  ``weight`` (out, in), ``bias`` (out,), ``y = x @ weight.T + bias``, both drawn from
+  U(-1/sqrt(in), 1/sqrt(in)), and ``weight`` / ``bias`` may be reassigned (copied from an
+  ``nn.Linear``).
+
+Every check returns None (a test cell's last value is read by nbgrader as partial credit).
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Iterable, Iterator
+
+import torch
+
+from ..checks import DTYPES, Case, CheckFailure, assert_tensor_matches, randn, seed_all, watched_call
+from ..checks.devices import devices as default_devices
+from ..checks.hints import matches
+from . import activations
+
+FORBIDDEN = {
+    "Relu": activations.FORBIDDEN["relu"] + ["aten.threshold_backward"],
+    "Sigmoid": activations.FORBIDDEN["sigmoid"] + ["aten.sigmoid_backward"],
+    # A Linear forward legitimately runs aten.mm / aten.addmm; its backward is guarded by
+    # refusing autograd, which is what would give the answer away.
+    "Linear": [],
+    "Flatten": [],
+}
+
+# Messages for mistakes that are broken rules rather than wrong values.
+INPLACE_HINT = (
+    "backward changed the upstream gradient `dout` it was given (e.g. `dout[mask] = 0`). "
+    "The caller may still need it: when a value feeds two layers (a skip connection, a "
+    "shared weight), the same `dout` goes to both, and the second one then sees your "
+    "zeros. Build a new tensor: `torch.where(mask, dout, 0)` or `dout * mask`."
+)
+INPUT_CHANGED_HINT = (
+    "the layer changed its input `x` in place. The caller (and other layers) still use it; "
+    "compute a new tensor instead of writing into `x`."
+)
+STALE_HINT = (
+    "backward after a second forward still used something the layer kept from the first "
+    "call (its input, mask, output or shape). Every forward must overwrite what backward reads "
+    "(`self.x = x`, `self.mask = ...`, `self.out = ...`), unconditionally."
+)
+VIEW_HINT = (
+    "`x.view(...)` needs x's memory laid out contiguously, and a transposed or permuted "
+    "input is not; `x.reshape(...)` works on any input (it copies only when it must)."
+)
+MISSING_GRAD_HINT = (
+    "after backward, a layer with parameters stores their gradients as `self.grad_weight` "
+    "(shaped like `weight`, (out, in)) and `self.grad_bias` (shaped like `bias`, (out,))."
+)
+
+
+def _relu_at_zero(x, g, *_, **__):
+    return torch.where(x >= 0, g, torch.zeros_like(g))
+
+
+def _sigmoid_from_input(x, g, *_, **__):
+    return g * x * (1 - x)
+
+
+def _sigmoid64(x):
+    return torch.sigmoid(x.double())
+
+
+#: Hints keyed by layer, then by what is compared: "output", "dx", "grad_weight", "grad_bias",
+#: "init". Mismatch hints see ``case.args == (x, dout, weight, bias)`` (weight and bias only
+#: for Linear).
+HINTS = {
+    "Relu": {
+        "output": [],
+        "dx": [
+            matches(_relu_at_zero, "ReLU's gradient at exactly 0 is 0 (as in torch): the mask is x > 0, not x >= 0."),
+            matches(lambda x, g, *_a, **_k: (x > 0).to(x.dtype),
+                    "you returned the local derivative (x > 0); backward returns dout times it."),
+        ],
+    },
+    "Sigmoid": {
+        "output": [],
+        "dx": [
+            matches(_sigmoid_from_input,
+                    "you computed dout * x * (1 - x) from the input x: the formula is dout * y * (1 - y) "
+                    "with y the output saved by forward."),
+            matches(lambda x, g, *_a, **_k: (lambda y: y * (1 - y))(_sigmoid64(x)),
+                    "you returned y * (1 - y), the local derivative; backward returns dout * y * (1 - y)."),
+        ],
+    },
+    "Linear": {
+        "output": [
+            matches(lambda x, g, w, b, **_k: x @ w + b,
+                    "you computed x @ weight + bias: torch's layout stores weight as (out_features, "
+                    "in_features), so y = x @ weight.T + bias."),
+            matches(lambda x, g, w, b, **_k: x @ w.T,
+                    "the bias is missing: y = x @ weight.T + bias."),
+        ],
+        "dx": [
+            matches(lambda x, g, w, b, **_k: g @ w.T,
+                    "dx = dout @ weight (weight is (out, in), dout is (N, out), dx is (N, in)); you used weight.T."),
+        ],
+        "grad_weight": [
+            matches(lambda x, g, w, b, **_k: x.T @ g,
+                    "grad_weight is transposed: it has weight's shape (out, in), so grad_weight = dout.T @ x, "
+                    "not x.T @ dout."),
+            matches(lambda x, g, w, b, **_k: (g.T @ x) / x.shape[0],
+                    "grad_weight is divided by the batch size: backward sums over the batch (the loss "
+                    "already holds any mean)."),
+        ],
+        "grad_bias": [
+            matches(lambda x, g, w, b, **_k: g.mean(0),
+                    "grad_bias is the *sum* of dout over the batch (dim 0), not its mean."),
+        ],
+    },
+    "Flatten": {"output": [], "dx": []},
+}
+
+
+# --------------------------------------------------------------------------- cases
+
+def elementwise_layer_cases(device: str, dtype: torch.dtype, extremes: bool = True) -> Iterator[Case]:
+    """Inputs for ReLU / Sigmoid: every shape family; extremes include exact zeros."""
+    from ..checks.cases import elementwise_cases
+
+    yield from elementwise_cases(device, dtype, extremes=extremes)
+    # A batch of images, with a few exact zeros where ReLU's mask decides the gradient.
+    x = randn((2, 1, 4, 4), dtype, device, 40)
+    x.view(-1)[::5] = 0.0
+    yield Case("4-d with exact zeros", (x,))
+
+
+def linear_cases(device: str, dtype: torch.dtype) -> Iterator[Case]:
+    """``Case(label, (x,), {"in_features": i, "out_features": o})``; square first (it hides a
+    wrong layout behind the right shape, so the hint can name it)."""
+    shapes = [("square (in == out == N)", 5, 5, 5), ("N=4, in=3, out=6", 4, 3, 6),
+              ("batch of 1", 1, 7, 2), ("N=8, in=20, out=10", 8, 20, 10)]
+    for i, (label, n, fan_in, fan_out) in enumerate(shapes):
+        yield Case(label, (randn((n, fan_in), dtype, device, 60 + i, scale=1.0),),
+                   {"in_features": fan_in, "out_features": fan_out})
+    base = randn((6, 8), dtype, device, 70, scale=1.0)
+    yield Case("non-contiguous x", (base.t()[::2],), {"in_features": 6, "out_features": 3})
+
+
+def flatten_cases(device: str, dtype: torch.dtype) -> Iterator[Case]:
+    """Inputs for Flatten (start_dim=1): images (N, 1, 28, 28), 3-d, 2-d, non-contiguous."""
+    yield Case("images (N, 1, 28, 28)", (randn((3, 1, 28, 28), dtype, device, 80),))
+    yield Case("3-d", (randn((2, 3, 4), dtype, device, 81),))
+    yield Case("2-d (already flat)", (randn((4, 5), dtype, device, 82),))
+    yield Case("non-contiguous 4-d (permuted)", (randn((2, 4, 3, 5), dtype, device, 83).permute(0, 2, 3, 1),))
+
+
+# --------------------------------------------------------------------------- layer check
+
+def _copy_params(layer, module: torch.nn.Module) -> list[tuple[str, torch.nn.Parameter]]:
+    """Give the student's ``layer`` the module's parameters (copies); return them by name."""
+    params = list(module.named_parameters())
+    for pname, p in params:
+        setattr(layer, pname, p.detach().clone())
+    return params
+
+
+def _unchanged(before: torch.Tensor, after: torch.Tensor) -> bool:
+    return before.shape == after.shape and bool(torch.equal(before.nan_to_num(0.0), after.detach().nan_to_num(0.0)))
+
+
+def _expected(module: torch.nn.Module, x: torch.Tensor, g_seed: int):
+    """Reference output, a random upstream gradient, and autograd's dx and parameter grads."""
+    xr = x.detach().clone().requires_grad_(True)
+    y = module(xr)
+    g = randn(y.shape, y.dtype, y.device, g_seed, scale=1.0)
+    params = [p for _, p in module.named_parameters()]
+    grads = torch.autograd.grad(y, [xr, *params], g, allow_unused=True)
+    grads = [torch.zeros_like(t) if d is None else d for d, t in zip(grads, [xr, *params])]
+    return y.detach(), g, grads[0], grads[1:]
+
+
+def _run_step(layer, name, x, g, forbidden, where):
+    """forward(x) then backward(g) under watch; checks x and g were not modified."""
+    x_before, g_before = x.detach().clone(), g.clone()
+    try:
+        y, _ = watched_call(lambda: layer.forward(x), (), name=f"{name}.forward", where=where, forbidden=forbidden)
+    except RuntimeError as err:
+        if "view size is not compatible" in str(err):
+            raise CheckFailure(f"{name}.forward raised on {where}: {err}\nHint: {VIEW_HINT}") from None
+        raise
+    if not _unchanged(x_before, x):
+        raise CheckFailure(f"{name}.forward modified its input x on {where}.\nHint: {INPUT_CHANGED_HINT}")
+    dx, _ = watched_call(lambda: layer.backward(g), (), name=f"{name}.backward", where=where,
+                         forbidden=forbidden, allow_autograd=False)
+    if not _unchanged(g_before, g):
+        raise CheckFailure(f"{name}.backward modified its argument dout in place on {where}.\nHint: {INPLACE_HINT}")
+    if not _unchanged(x_before, x):
+        raise CheckFailure(f"{name}.backward modified the forward input x in place on {where}.\nHint: {INPUT_CHANGED_HINT}")
+    return y, dx
+
+
+def _grad_attr(layer, name, pname, where):
+    attr = f"grad_{pname}"
+    if not hasattr(layer, attr):
+        raise CheckFailure(f"{name} has no attribute `{attr}` after backward on {where}.\nHint: {MISSING_GRAD_HINT}")
+    return getattr(layer, attr)
+
+
+def check_layer(
+    make_layer: Callable[..., object],
+    make_reference: Callable[..., torch.nn.Module],
+    *,
+    name: str,
+    cases: Callable[[str, torch.dtype], Iterable[Case]],
+    forbidden: Iterable[str] = (),
+    hints: dict | None = None,
+    devices: Iterable[str] | None = None,
+    dtypes: Iterable[torch.dtype] | None = None,
+    rtol: float | None = None,
+    atol: float | None = None,
+    vary_batch: bool = False,
+) -> None:
+    """Check a layer class against a torch module, forward and backward, on every case.
+
+    ``make_layer(**case.kwargs)`` builds the student's layer; ``make_reference(**case.kwargs)``
+    the torch module (built on CPU in float64 semantics, then moved to the case's device and
+    dtype); its parameters are copied into the layer (``layer.weight = ...``). For each case:
+    the output matches the module's; ``backward(dout)`` with a random ``dout`` returns autograd's
+    ``dx`` and stores ``grad_<param>`` equal to autograd's; ``x`` and ``dout`` are unchanged;
+    autograd is refused inside backward; and a *fresh* layer that saw another input first
+    (forward(x0), forward(x), backward(dout)) gives the same gradients (no stale cache);
+    ``vary_batch``: x0 has one more row than x (layers that take a batch: Linear, Flatten).
+    """
+    hints = hints or {}
+    forbidden = list(forbidden)
+    seed_all(0)
+    count = 0
+    for device in default_devices() if devices is None else devices:
+        for dtype in DTYPES if dtypes is None else dtypes:
+            for i, case in enumerate(cases(device, dtype)):
+                where = case.describe()
+                x = case.x
+                module = make_reference(**case.kwargs).to(device=device, dtype=dtype)
+                y_ref, g, dx_ref, pgrads_ref = _expected(module, x, 1000 + i)
+                layer = make_layer(**case.kwargs)
+                params = _copy_params(layer, module)
+                hint_case = Case(case.label, (x, g, *[p.detach() for _, p in params]), case.kwargs)
+
+                def compare(got, expected, what):
+                    assert_tensor_matches(got, expected, name=f"{name}.{'forward' if what == 'output' else 'backward'}",
+                                          case=hint_case, hints=hints.get(what, ()), rtol=rtol, atol=atol,
+                                          what=what if what != "dx" else "gradient dx")
+
+                y, dx = _run_step(layer, name, x, g, forbidden, where)
+                compare(y, y_ref, "output")
+                compare(dx, dx_ref, "dx")
+                for (pname, _), expected in zip(params, pgrads_ref):
+                    compare(_grad_attr(layer, name, pname, where), expected, f"grad_{pname}")
+
+                # Second forward: a layer that saw x0 first must still give x's gradients.
+                x0 = _other_input(x, vary_batch, 2000 + i)
+                layer = make_layer(**case.kwargs)
+                _copy_params(layer, module)
+                x0_before = x0.clone()
+                watched_call(lambda: layer.forward(x0), (), name=f"{name}.forward", where=where, forbidden=forbidden)
+                if not _unchanged(x0_before, x0):
+                    raise CheckFailure(f"{name}.forward modified its input x on {where}.\nHint: {INPUT_CHANGED_HINT}")
+                try:
+                    _, dx = _run_step(layer, name, x, g, forbidden, where)
+                except CheckFailure:
+                    raise
+                except Exception as err:
+                    raise CheckFailure(
+                        f"{name}: forward(x0), forward(x), backward(dout) raised {type(err).__name__}: {err} "
+                        f"on {where}.\nHint: {STALE_HINT}"
+                    ) from None
+                got = [dx] + [_grad_attr(layer, name, pname, where) for pname, _ in params]
+                for what, a, b in zip(["dx"] + [f"grad_{p}" for p, _ in params], got, [dx_ref, *pgrads_ref]):
+                    try:
+                        compare(a, b, what)
+                    except CheckFailure as err:
+                        raise CheckFailure(
+                            f"{name}: forward(x0), forward(x), backward(dout) gave a wrong {what} on {where}, "
+                            f"although one forward then backward was right.\nHint: {STALE_HINT}\n(details: {err})"
+                        ) from None
+                count += 1
+    used = ", ".join(default_devices() if devices is None else devices)
+    used_dtypes = ", ".join(str(d).replace("torch.", "") for d in (DTYPES if dtypes is None else dtypes))
+    print(f"OK: {name} forward and backward match autograd on {count} cases ({used}; {used_dtypes})")
+
+
+def _other_input(x: torch.Tensor, vary_batch: bool, seed: int) -> torch.Tensor:
+    """A different input the layer accepts: one more row in the batch when ``vary_batch``."""
+    shape = tuple(x.shape)
+    if vary_batch:
+        shape = (shape[0] + 1, *shape[1:])
+    return randn(shape, x.dtype, x.device, seed)
+
+
+def flatten_module() -> torch.nn.Module:
+    """The reference for Flatten: ``nn.Flatten()`` (start_dim=1)."""
+    return torch.nn.Flatten()
+
+
+def linear_module(in_features: int, out_features: int) -> torch.nn.Module:
+    """The reference for Linear: an ``nn.Linear`` with its own random initialisation."""
+    return torch.nn.Linear(in_features, out_features)
+
+
+# --------------------------------------------------------------------------- Linear init
+
+def check_linear_init(Linear, *, devices: Iterable[str] | None = None, dtypes: Iterable[torch.dtype] | None = None) -> None:
+    """``Linear(in, out, device=, dtype=)`` has torch's layout and initialisation.
+
+    Shapes weight (out, in) and bias (out,); plain tensors on the requested device and
+    dtype (default: CPU and torch's default dtype); values drawn from torch's global
+    generator (``torch.manual_seed`` reproduces them) and spread like U(-1/sqrt(in),
+    1/sqrt(in)) for both: inside the bound, reaching near it, with the uniform's
+    standard deviation bound/sqrt(3), mean near 0.
+    """
+    seed_all(0)
+    fan_in, fan_out = 400, 300
+    for device in default_devices() if devices is None else devices:
+        for dtype in DTYPES if dtypes is None else dtypes:
+            layer = Linear(fan_in, fan_out, device=device, dtype=dtype)
+            where = f"Linear({fan_in}, {fan_out}, device={device!r}, dtype={dtype})"
+            for pname, shape in (("weight", (fan_out, fan_in)), ("bias", (fan_out,))):
+                value = getattr(layer, pname, None)
+                if not isinstance(value, torch.Tensor):
+                    raise CheckFailure(f"{where}.{pname} is {type(value).__name__}; expected a tensor of shape {shape}.")
+                if tuple(value.shape) != shape:
+                    advice = (" torch's layout is weight (out_features, in_features), y = x @ weight.T + bias."
+                              if pname == "weight" and tuple(value.shape) == shape[::-1] else "")
+                    raise CheckFailure(f"{where}.{pname} has shape {tuple(value.shape)}; expected {shape}.\nHint:{advice or ' check the shape.'}")
+                if value.device.type != torch.device(device).type or value.dtype != dtype:
+                    raise CheckFailure(
+                        f"{where}.{pname} is on {value.device} with dtype {value.dtype}; expected {device}, {dtype}.\n"
+                        f"Hint: create it with torch.empty(..., device=device, dtype=dtype) and fill it."
+                    )
+                _check_uniform(value.detach().double().cpu(), 1 / math.sqrt(fan_in), f"{where}.{pname}", fan_in, fan_out)
+    default = Linear(3, 2)
+    if default.weight.dtype != torch.get_default_dtype() or default.weight.device.type != "cpu":
+        raise CheckFailure(f"Linear(3, 2).weight is {default.weight.dtype} on {default.weight.device}; "
+                           f"expected torch's default dtype {torch.get_default_dtype()} on cpu.")
+    torch.manual_seed(123)
+    a = Linear(5, 4)
+    torch.manual_seed(123)
+    b = Linear(5, 4)
+    if not (torch.equal(a.weight, b.weight) and torch.equal(a.bias, b.bias)):
+        raise CheckFailure("Linear(5, 4) gives different values after the same torch.manual_seed(123).\n"
+                           "Hint: draw from torch's generator (tensor.uniform_(...), torch.rand(...)), not numpy or random.")
+    print(f"OK: Linear has torch's layout and U(-1/sqrt(in), 1/sqrt(in)) initialisation")
+
+
+def _check_uniform(v: torch.Tensor, bound: float, where: str, fan_in: int, fan_out: int) -> None:
+    n = v.numel()
+    std = v.std().item()
+    expected_std = bound / math.sqrt(3)
+    tol = 0.03 if n > 10_000 else 0.2  # many times the sampling error of the std
+    guess = f"values reach {v.abs().max().item():.4g} with std {std:.4g}"
+    bad = None
+    if v.abs().max().item() > bound * (1 + 1e-6):
+        bad = f"has values outside [-1/sqrt(in), 1/sqrt(in)] = [-{bound:.4g}, {bound:.4g}]: {guess}"
+    elif std == 0 or abs(std / expected_std - 1) > tol:
+        bad = f"is not spread like U(-{bound:.4g}, {bound:.4g}) (std {expected_std:.4g}): {guess}"
+    elif abs(v.mean().item()) > 6 * expected_std / math.sqrt(n):
+        bad = f"has mean {v.mean().item():.4g}, far from 0"
+    if bad:
+        known = {1 / math.sqrt(fan_out): "1/sqrt(out_features)", math.sqrt(6 / fan_in): "sqrt(6/in_features)",
+                 math.sqrt(6 / (fan_in + fan_out)): "the Xavier/Glorot bound"}
+        advice = ""
+        for other, label in known.items():
+            if abs(v.abs().max().item() / other - 1) < 0.02:
+                advice = f" Your bound looks like {label}; nn.Linear uses 1/sqrt(in_features) for weight and bias."
+        raise CheckFailure(f"{where} {bad}.\nHint: draw weight and bias from U(-1/sqrt(in_features), "
+                           f"1/sqrt(in_features)), e.g. torch.empty(shape).uniform_(-bound, bound).{advice}")
+
+
+# --------------------------------------------------------------------------- Sequential
+
+class _Affine:
+    """A toy layer for testing containers: y = a * x + b, logging each call."""
+
+    def __init__(self, a: float, b: float, tag: int, log: list):
+        self.a, self.b, self.tag, self.log = a, b, tag, log
+
+    def forward(self, x):
+        self.log.append(("forward", self.tag))
+        return self.a * x + self.b
+
+    def backward(self, dout):
+        self.log.append(("backward", self.tag))
+        return self.a * dout
+
+
+def check_sequential(Sequential, *, devices: Iterable[str] | None = None) -> None:
+    """``Sequential(*layers)`` runs forward in order, backward in reverse, returns dx.
+
+    Uses toy layers y = a x + b (order matters for forward: the offsets do not commute).
+    """
+    for device in default_devices() if devices is None else devices:
+        log: list = []
+        layers = [_Affine(2.0, 1.0, 0, log), _Affine(-3.0, 0.5, 1, log), _Affine(0.5, -2.0, 2, log)]
+        model = Sequential(*layers)
+        x = torch.tensor([[0.0, 1.0], [2.0, -1.0]], device=device, dtype=torch.float64)
+        g = torch.tensor([[1.0, -2.0], [0.5, 3.0]], device=device, dtype=torch.float64)
+        where = f"{device}, three toy layers y = a*x + b"
+        y, _ = watched_call(model.forward, (x,), name="Sequential.forward", where=where, arg_names=("x",))
+        expected = x
+        for layer in layers:
+            expected = layer.a * expected + layer.b
+        if log != [("forward", 0), ("forward", 1), ("forward", 2)]:
+            raise CheckFailure(f"Sequential.forward called the layers as {log} on {where}; expected "
+                               f"forward of layer 0, 1, 2 once each, in that order.")
+        assert_tensor_matches(y, expected, name="Sequential.forward", case=Case("three toy layers", (x,)))
+        log.clear()
+        dx, _ = watched_call(model.backward, (g,), name="Sequential.backward", where=where, allow_autograd=False,
+                             arg_names=("dout",))
+        if log != [("backward", 2), ("backward", 1), ("backward", 0)]:
+            raise CheckFailure(f"Sequential.backward called the layers as {log} on {where}; expected backward "
+                               f"of layer 2, 1, 0 once each: the chain rule runs from the output back to the input, "
+                               f"each layer's dx being the previous layer's dout.")
+        assert_tensor_matches(dx, g * (2.0 * -3.0 * 0.5), name="Sequential.backward", case=Case("three toy layers", (g,)),
+                              what="gradient dx")
+    print("OK: Sequential runs forward in order and backward in reverse")
+
+
+def mlp_reference() -> torch.nn.Sequential:
+    """The network of the last test: Flatten, Linear(784, 32), ReLU, Linear(32, 16), Sigmoid, Linear(16, 10)."""
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 32), torch.nn.ReLU(),
+                               torch.nn.Linear(32, 16), torch.nn.Sigmoid(), torch.nn.Linear(16, 10))
+
+
+def check_mlp(Sequential, Flatten, Linear, Relu, Sigmoid, *, devices: Iterable[str] | None = None,
+              dtypes: Iterable[torch.dtype] | None = None, steps: int = 2) -> None:
+    """The student's layers in a Sequential give the same output, dx and every parameter
+    gradient as the same ``nn.Sequential`` (weights copied), on (N, 1, 28, 28) images, on
+    each of ``steps`` batches in a row (as in training: forward, backward, next batch)."""
+    seed_all(0)
+    for device in default_devices() if devices is None else devices:
+        for dtype in DTYPES if dtypes is None else dtypes:
+            reference = mlp_reference().to(device=device, dtype=dtype)
+            kinds = {torch.nn.Flatten: lambda m: Flatten(),
+                     torch.nn.Linear: lambda m: Linear(m.in_features, m.out_features, device=device, dtype=dtype),
+                     torch.nn.ReLU: lambda m: Relu(), torch.nn.Sigmoid: lambda m: Sigmoid()}
+            layers = []
+            for m in reference:
+                layer = kinds[type(m)](m)
+                _copy_params(layer, m)
+                layers.append(layer)
+            model = Sequential(*layers)
+            for step in range(steps):
+                x = randn((4 + step, 1, 28, 28), dtype, device, 300 + step, scale=1.0)
+                case = Case(f"MLP {' -> '.join(type(m).__name__ for m in reference)}, batch {step + 1}", (x,))
+                where = case.describe()
+                y_ref, g, dx_ref, grads_ref = _expected(reference, x, 400 + step)
+                y, dx = _run_step(model, "Sequential", x, g, [], where)
+                assert_tensor_matches(y, y_ref, name="MLP forward", case=case)
+                assert_tensor_matches(dx, dx_ref, name="MLP backward", case=case, what="gradient dx")
+                named = list(reference.named_parameters())
+                for (pname, _), expected in zip(named, grads_ref):
+                    index, attr = pname.split(".")
+                    got = _grad_attr(layers[int(index)], f"layer {index} (Linear)", attr, where)
+                    assert_tensor_matches(got, expected, name=f"layer {index} (Linear) grad_{attr}", case=case,
+                                          what=f"grad_{attr}")
+    print("OK: your layers in a Sequential match nn.Sequential's output and every gradient")
