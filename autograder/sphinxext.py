@@ -152,7 +152,27 @@ class InsertExerciseLinks(SphinxTransform):
             self.env.note_dependency(str(Path(self.env.srcdir) / rel))
 
 
+def drop_unused_thebe(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
+    """Jupyter Book always loads sphinx-thebe, whose inline configuration script ends up
+    twice in every page under Sphinx 7 (a console error: ``THEBE_JS_URL`` declared twice)
+    and names a CDN. Without a thebe launch button nothing uses it: drop its scripts and
+    stylesheet from the page (``html-page-context``)."""
+    launch = (app.config.html_theme_options or {}).get("launch_buttons") or {}
+    if launch.get("thebe"):
+        return
+
+    def is_thebe(asset) -> bool:
+        name = str(getattr(asset, "filename", asset) or "")
+        body = str(getattr(asset, "attributes", {}).get("body", ""))
+        return "sphinx-thebe" in name or "THEBE_JS_URL" in body
+
+    for key in ("script_files", "css_files"):
+        if key in context:
+            context[key] = [asset for asset in context[key] if not is_thebe(asset)]
+
+
 def setup(app: Sphinx) -> dict:
     app.add_config_value("exercise_launch", dict(DEFAULT_LAUNCH), "env", [dict])
     app.add_transform(InsertExerciseLinks)
+    app.connect("html-page-context", drop_unused_thebe)
     return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}
