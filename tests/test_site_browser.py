@@ -209,14 +209,15 @@ def test_chapter_figures_are_readable_in_light_and_dark_theme(site, browser, scr
     page.goto(base + _chapter(html), wait_until="load")
     page.evaluate(WAIT_FOR_MATH_AND_IMAGES)
     assert page.evaluate("document.documentElement.dataset.theme") == theme
+    # The top of the page, with the exercise box under the title.
+    page.screenshot(path=str(screenshot_dir / f"chapter-{theme}-top.png"))
+    assert page.locator(".exercise-links a.exercise-download").first.is_visible()
 
     figure = page.locator(".cell_output img").first
     figure.scroll_into_view_if_needed()
     box = figure.bounding_box()
     shot_path = screenshot_dir / f"chapter-{theme}.png"
     page.screenshot(path=str(shot_path))
-    full_path = screenshot_dir / f"chapter-{theme}-full.png"
-    page.screenshot(path=str(full_path), full_page=True)
     context.close()
     assert not recorder.problems, recorder.problems
 
