@@ -81,6 +81,15 @@ def launch_links(
 DEFAULT_LAUNCH = {"colab_url": "https://colab.research.google.com", "binderhub_url": "https://mybinder.org"}
 
 
+def colab_install_command(repository_url: str, branch: str = "main") -> str | None:
+    """The cell a Colab user runs first: Colab opens the notebook alone, without the
+    course's ``autograder`` package its test cells import. None off GitHub."""
+    match = GITHUB_URL.match(repository_url.strip()) if repository_url else None
+    if not match:
+        return None
+    return f"!pip install -q git+https://github.com/{match['org']}/{match['repo']}.git@{branch}"
+
+
 def repository_settings(config) -> dict:
     """The repository (as Jupyter Book passes ``_config.yml``'s ``repository:`` to the
     theme) and the launch services (``exercise_launch``, defaults for missing keys)."""
@@ -94,8 +103,9 @@ def repository_settings(config) -> dict:
     }
 
 
-def exercise_box(links: list[ExerciseLinks]) -> nodes.Element:
-    """The admonition put under a chapter's title."""
+def exercise_box(links: list[ExerciseLinks], colab_install: str | None = None) -> nodes.Element:
+    """The admonition put under a chapter's title; ``colab_install`` is the command a
+    Colab user runs first (shown when there is a Colab link)."""
     box = nodes.admonition(classes=["exercise-links", "tip"])
     box += nodes.title(text="Exercise for this chapter")
     for link in links:
@@ -113,6 +123,12 @@ def exercise_box(links: list[ExerciseLinks]) -> nodes.Element:
             if url:
                 para += nodes.Text(" · ")
                 para += nodes.reference("", label, refuri=url, classes=[cls])
+        box += para
+    if colab_install and any(link.colab for link in links):
+        para = nodes.paragraph(classes=["exercise-colab-install"])
+        para += nodes.Text("In Colab, first run ")
+        para += nodes.literal(text=colab_install)
+        para += nodes.Text(" in a new cell: the tests import the course's autograder package.")
         box += para
     box += nodes.paragraph(
         text="Fill in the cells marked YOUR CODE HERE and run the test cell under each; "
@@ -138,7 +154,7 @@ class InsertExerciseLinks(SphinxTransform):
             for p in paths
         ]
         section = next(iter(self.document.findall(nodes.section)), None)
-        box = exercise_box(links)
+        box = exercise_box(links, colab_install_command(settings["repository_url"], settings["branch"]))
         if section is None or not isinstance(section[0], nodes.title):
             self.document.insert(0, box)
         else:

@@ -1,5 +1,6 @@
 """The exercise box (autograder/sphinxext.py): which notebooks a page gets, the launch
 links it builds from _config.yml, and what lands in the built website."""
+import html
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -9,7 +10,7 @@ import pytest
 import yaml
 
 from autograder import REPO_ROOT
-from autograder.sphinxext import exercise_notebooks, launch_links, repository_settings
+from autograder.sphinxext import colab_install_command, exercise_notebooks, launch_links, repository_settings
 
 
 def test_chapter_page_gets_the_notebooks_of_its_exercise_folder(tmp_path):
@@ -42,6 +43,13 @@ def test_no_launch_links_for_a_repository_not_on_github_or_a_service_switched_of
     assert launch_links("exercises/a/a.ipynb", "https://gitlab.com/x/y").binder is None
     off = launch_links("exercises/a/a.ipynb", "https://github.com/x/y", colab_url=None)
     assert off.colab is None and off.binder.startswith("https://mybinder.org/v2/gh/x/y/main?")
+
+
+def test_colab_users_are_told_to_install_the_course_package_from_the_repository():
+    assert colab_install_command("https://github.com/uni-x/dl-course", "spring") == (
+        "!pip install -q git+https://github.com/uni-x/dl-course.git@spring"
+    )
+    assert colab_install_command("https://gitlab.com/x/y") is None
 
 
 def test_settings_come_from_the_theme_options_jupyter_book_fills_from_config_yml():
@@ -83,9 +91,14 @@ def _parse(path: Path) -> _Refs:
     return parser
 
 
-def _html_pages(html: Path) -> list[Path]:
+def _html_pages(html_dir: Path) -> list[Path]:
     skip = {"_static", "_sources", "_downloads", "_images"}
-    return [p for p in html.rglob("*.html") if not skip & set(p.relative_to(html).parts)]
+    return [p for p in html_dir.rglob("*.html_dir") if not skip & set(p.relative_to(html_dir).parts)]
+
+
+def _text(page: Path) -> str:
+    """A built page's text: tags dropped, white space collapsed."""
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", page.read_text(encoding="utf-8"))))
 
 
 def _chapters() -> list[str]:
@@ -113,6 +126,7 @@ def test_every_chapter_with_an_exercise_links_its_notebook_download_and_launcher
             hrefs = {a.get("href") for a in anchors}
             assert expected.colab in hrefs, f"{docname}: no Colab link {expected.colab}"
             assert expected.binder in hrefs, f"{docname}: no Binder link {expected.binder}"
+            assert colab_install_command(repo_url, branch) in _text(page), f"{docname}: no Colab install line"
             checked += 1
     assert checked >= 1, "no chapter page with an exercise was found"
 
@@ -125,6 +139,8 @@ def test_built_pages_load_no_remote_script_style_or_image(built_book):
             if tag != "a" and re.match(r"(https?:)?//", value):
                 remote.append(f"{page.relative_to(built_book)}: <{tag} {attr}={value}>")
     assert not remote, "remote resources in the site:\n" + "\n".join(remote)
+    # sphinx-thebe's scripts (unused; they name a CDN) are dropped from every page.
+    assert not [p.name for p in _html_pages(built_book) if "THEBE_JS_URL" in p.read_text()]
     # MathJax itself is served from the site.
     ch = built_book / f"{_chapters()[0]}.html"
     assert re.search(r'<script[^>]+src="[./]*_static/mathjax/tex-chtml\.js[?"]', ch.read_text())
@@ -133,10 +149,8 @@ def test_built_pages_load_no_remote_script_style_or_image(built_book):
 
 @pytest.mark.slow
 def test_student_and_instructor_pages_are_built(built_book):
-    def text(name):  # the page's text, tags dropped
-        return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", (built_book / "book" / name).read_text()))
-
-    students, instructors = text("for-students.html"), text("for-instructors.html")
+    students = _text(built_book / "book" / "for-students.html")
+    instructors = _text(built_book / "book" / "for-instructors.html")
     assert "nbgrader validate" in students and "hidden tests" in students.lower()
     for step in ("Release", "Collect", "Grade", "What the report shows"):
         assert step in instructors, step
