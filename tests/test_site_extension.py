@@ -93,7 +93,7 @@ def _parse(path: Path) -> _Refs:
 
 def _html_pages(html_dir: Path) -> list[Path]:
     skip = {"_static", "_sources", "_downloads", "_images"}
-    return [p for p in html_dir.rglob("*.html_dir") if not skip & set(p.relative_to(html_dir).parts)]
+    return [p for p in html_dir.rglob("*.html") if not skip & set(p.relative_to(html_dir).parts)]
 
 
 def _text(page: Path) -> str:
@@ -133,8 +133,9 @@ def test_every_chapter_with_an_exercise_links_its_notebook_download_and_launcher
 
 @pytest.mark.slow
 def test_built_pages_load_no_remote_script_style_or_image(built_book):
-    remote = []
-    for page in _html_pages(built_book):
+    remote, pages = [], _html_pages(built_book)
+    assert len(pages) >= 4, pages
+    for page in pages:
         for tag, attr, value in _parse(page).refs:
             if tag != "a" and re.match(r"(https?:)?//", value):
                 remote.append(f"{page.relative_to(built_book)}: <{tag} {attr}={value}>")
