@@ -1,0 +1,194 @@
+"""Sphinx extension: every chapter page links its exercise notebook.
+
+For a page whose docname is ``book/NN-name`` and a notebook ``exercises/NN-name/*.ipynb``,
+a box is put under the page title with
+
+- "Download the exercise notebook": the notebook is copied into the build
+  (``_downloads/``, Sphinx's download mechanism), so the link works offline;
+- "Open in Colab" and "Launch on Binder" links, built from ``_config.yml``'s
+  ``repository: url`` and ``branch`` (which Jupyter Book passes to the theme as
+  ``repository_url`` and ``repository_branch``) and the ``exercise_launch`` setting
+  (``sphinx: config: exercise_launch: {colab_url: ..., binderhub_url: ...}``; an empty
+  URL drops that link). The instructor sets these for the course's repository.
+  Jupyter Book's own ``launch_buttons`` are left off on purpose: they would launch the
+  chapter page's Markdown source, which Colab cannot open, not the exercise.
+
+Chapter pages need no markup for it. Registered in ``_config.yml`` under
+``sphinx: extra_extensions``.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from docutils import nodes
+from sphinx import addnodes
+from sphinx.application import Sphinx
+from sphinx.transforms import SphinxTransform
+from sphinx.util import logging
+
+logger = logging.getLogger(__name__)
+
+CHAPTER_DOCNAME = re.compile(r"^book/(?P<name>\d\d-[A-Za-z0-9_-]+)$")
+GITHUB_URL = re.compile(r"^https://github\.com/(?P<org>[^/]+)/(?P<repo>[^/]+?)(?:\.git)?/?$")
+
+
+@dataclass(frozen=True)
+class ExerciseLinks:
+    """Where one exercise notebook can be had: ``path`` relative to the repository root."""
+
+    path: str
+    colab: str | None
+    binder: str | None
+
+
+def exercise_notebooks(srcdir: Path, docname: str) -> list[str]:
+    """Repository-relative paths (``exercises/NN-name/x.ipynb``) of a chapter's notebooks;
+    empty for a page that is not ``book/NN-name`` or has no exercise folder."""
+    match = CHAPTER_DOCNAME.match(docname)
+    if not match:
+        return []
+    folder = Path(srcdir) / "exercises" / match["name"]
+    return sorted(f"exercises/{match['name']}/{nb.name}" for nb in folder.glob("*.ipynb"))
+
+
+def launch_links(
+    path: str,
+    repository_url: str,
+    branch: str = "main",
+    colab_url: str | None = "https://colab.research.google.com",
+    binderhub_url: str | None = "https://mybinder.org",
+) -> ExerciseLinks:
+    """Colab and Binder links for ``path`` (relative to the repository root) in a GitHub
+    repository; a link is None when its service is not configured or the repository is
+    not on GitHub (both services open notebooks from GitHub by URL)."""
+    match = GITHUB_URL.match(repository_url.strip()) if repository_url else None
+    if not match:
+        return ExerciseLinks(path, None, None)
+    org, repo = match["org"], match["repo"]
+    quoted = quote(path)
+    colab = f"{colab_url.rstrip('/')}/github/{org}/{repo}/blob/{branch}/{quoted}" if colab_url else None
+    binder = (
+        f"{binderhub_url.rstrip('/')}/v2/gh/{org}/{repo}/{branch}?urlpath={quote('lab/tree/' + path, safe='')}"
+        if binderhub_url
+        else None
+    )
+    return ExerciseLinks(path, colab, binder)
+
+
+DEFAULT_LAUNCH = {"colab_url": "https://colab.research.google.com", "binderhub_url": "https://mybinder.org"}
+
+
+def colab_install_command(repository_url: str, branch: str = "main") -> str | None:
+    """The cell a Colab user runs first: Colab opens the notebook alone, without the
+    course's ``autograder`` package its test cells import. None off GitHub."""
+    match = GITHUB_URL.match(repository_url.strip()) if repository_url else None
+    if not match:
+        return None
+    return f"!pip install -q git+https://github.com/{match['org']}/{match['repo']}.git@{branch}"
+
+
+def repository_settings(config) -> dict:
+    """The repository (as Jupyter Book passes ``_config.yml``'s ``repository:`` to the
+    theme) and the launch services (``exercise_launch``, defaults for missing keys)."""
+    theme = dict(config.html_theme_options or {})
+    launch = {**DEFAULT_LAUNCH, **dict(config.exercise_launch or {})}
+    return {
+        "repository_url": theme.get("repository_url") or "",
+        "branch": theme.get("repository_branch") or "main",
+        "colab_url": launch["colab_url"] or None,
+        "binderhub_url": launch["binderhub_url"] or None,
+    }
+
+
+def exercise_box(links: list[ExerciseLinks], colab_install: str | None = None) -> nodes.Element:
+    """The admonition put under a chapter's title; ``colab_install`` is the command a
+    Colab user runs first (shown when there is a Colab link)."""
+    box = nodes.admonition(classes=["exercise-links", "tip"])
+    box += nodes.title(text="Exercise for this chapter")
+    for link in links:
+        name = Path(link.path).name
+        para = nodes.paragraph(classes=["exercise-links-row"])
+        download = addnodes.download_reference(
+            "", "", reftarget="/" + link.path, refdoc="", refexplicit=True, classes=["exercise-download"]
+        )
+        download += nodes.Text(f"Download the exercise notebook ({name})")
+        para += download
+        for label, url, cls in (
+            ("Open in Colab", link.colab, "exercise-colab"),
+            ("Launch on Binder", link.binder, "exercise-binder"),
+        ):
+            if url:
+                para += nodes.Text(" · ")
+                para += nodes.reference("", label, refuri=url, classes=[cls])
+        box += para
+    if colab_install and any(link.colab for link in links):
+        para = nodes.paragraph(classes=["exercise-colab-install"])
+        para += nodes.Text("In Colab, first run ")
+        para += nodes.literal(text=colab_install)
+        para += nodes.Text(" in a new cell: the tests import the course's autograder package.")
+        box += para
+    box += nodes.paragraph(
+        text="Fill in the cells marked YOUR CODE HERE and run the test cell under each; "
+        "see “For students” for how the tests and hints work."
+    )
+    return box
+
+
+class InsertExerciseLinks(SphinxTransform):
+    """Puts the exercise box under the first title of a chapter page and registers each
+    notebook with Sphinx's download files, which the HTML builder copies into the build."""
+
+    default_priority = 880
+
+    def apply(self, **kwargs) -> None:
+        docname = self.env.docname
+        paths = exercise_notebooks(Path(self.env.srcdir), docname)
+        if not paths:
+            return
+        settings = repository_settings(self.config)
+        links = [
+            launch_links(p, settings["repository_url"], settings["branch"], settings["colab_url"], settings["binderhub_url"])
+            for p in paths
+        ]
+        section = next(iter(self.document.findall(nodes.section)), None)
+        box = exercise_box(links, colab_install_command(settings["repository_url"], settings["branch"]))
+        if section is None or not isinstance(section[0], nodes.title):
+            self.document.insert(0, box)
+        else:
+            section.insert(1, box)
+        # Copy each notebook into the build (_downloads/<hash>/) as Sphinx's {download}
+        # role does, and rebuild the page when the notebook changes.
+        for ref in box.findall(addnodes.download_reference):
+            rel = ref["reftarget"].lstrip("/")
+            ref["refdoc"] = docname
+            ref["filename"] = str(self.env.dlfiles.add_file(docname, rel))
+            self.env.note_dependency(str(Path(self.env.srcdir) / rel))
+
+
+def drop_unused_thebe(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
+    """Jupyter Book always loads sphinx-thebe, whose inline configuration script ends up
+    twice in every page under Sphinx 7 (a console error: ``THEBE_JS_URL`` declared twice)
+    and names a CDN. Without a thebe launch button nothing uses it: drop its scripts and
+    stylesheet from the page (``html-page-context``)."""
+    launch = (app.config.html_theme_options or {}).get("launch_buttons") or {}
+    if launch.get("thebe"):
+        return
+
+    def is_thebe(asset) -> bool:
+        name = str(getattr(asset, "filename", asset) or "")
+        body = str(getattr(asset, "attributes", {}).get("body", ""))
+        return "sphinx-thebe" in name or "THEBE_JS_URL" in body
+
+    for key in ("script_files", "css_files"):
+        if key in context:
+            context[key] = [asset for asset in context[key] if not is_thebe(asset)]
+
+
+def setup(app: Sphinx) -> dict:
+    app.add_config_value("exercise_launch", dict(DEFAULT_LAUNCH), "env", [dict])
+    app.add_transform(InsertExerciseLinks)
+    app.connect("html-page-context", drop_unused_thebe)
+    return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}
