@@ -47,7 +47,10 @@ BUGS = {
     "unstable_log_softmax": ({"ce_solution": (
         _CE_FORWARD, "return nll_loss(torch.log(torch.exp(logits) / torch.exp(logits).sum(dim=-1, keepdim=True)),")},
         {"test_cross_entropy_extreme"}),
-    # no validation: gather raises RuntimeError for target 5, torch raises IndexError.
+}
+# Further mistakes, checked without nbgrader only (to keep the end-to-end run short).
+MORE_BUGS = {
+    # no validation: a float target or -1 reaches indexing/gather, which raise other error types.
     "no_target_check": ({"nll_solution": ("    check_target(x, target, ignore_index)\n", "")}, {"test_loss_errors"}),
     # torch's log_softmax is refused; cross_entropy_backward uses log_softmax too.
     "log_softmax_shortcut": ({"ce_solution": (
@@ -66,7 +69,7 @@ def _cells() -> list[dict]:
 
 def solution_functions(bug: str | None = None) -> dict:
     """The solution notebook's imports and solution cells executed (with ``BUGS[bug]`` injected)."""
-    replace = BUGS[bug][0] if bug else {}
+    replace = {**BUGS, **MORE_BUGS}[bug][0] if bug else {}
     namespace: dict = {}
     for cell in _cells():
         meta = cell["metadata"].get("nbgrader", {})
@@ -79,6 +82,27 @@ def solution_functions(bug: str | None = None) -> dict:
             code = code.replace(old, new)
         exec(compile(code, meta["grade_id"], "exec"), namespace)  # noqa: S102 - our own notebook
     return namespace
+
+
+def failing_cells(bug: str) -> set[str]:
+    """Run the whole source notebook in this process, solution cells with ``bug`` injected;
+    return the grade_ids of the test cells that raise (what nbgrader would mark lost)."""
+    replace = {**BUGS, **MORE_BUGS}[bug][0]
+    namespace: dict = {}
+    failed = set()
+    for cell in _cells():
+        if cell["cell_type"] != "code":
+            continue
+        meta = cell["metadata"]["nbgrader"]
+        code = "".join(cell["source"])
+        if meta["grade_id"] in replace:
+            code = code.replace(*replace[meta["grade_id"]])
+        try:
+            exec(compile(code, meta["grade_id"], "exec"), namespace)  # noqa: S102 - our own notebook
+        except Exception:  # noqa: BLE001 - a failing test cell is the point
+            assert meta.get("grade"), f"non-test cell {meta['grade_id']} failed"
+            failed.add(meta["grade_id"])
+    return failed
 
 
 def failure(check, *args, **kwargs) -> str:
@@ -218,6 +242,11 @@ def test_nll_loss_shortcut_is_refused():
     message = failure(check_forward, lambda x, t, **kw: F.nll_loss(x, t, **kw), ch.nll_loss_reference,
                       forbidden=ch.FORBIDDEN["nll_loss"], cases=ch.cases(ch.plain_loss_cases, log_probs=True), **CPU)
     assert "aten.nll_loss_forward" in message
+
+
+@pytest.mark.parametrize("bug", sorted(MORE_BUGS))
+def test_further_mistakes_lose_exactly_their_cells_in_process(bug):
+    assert failing_cells(bug) == MORE_BUGS[bug][1]
 
 
 # ---------------------------------------------------------------- check_raises_like

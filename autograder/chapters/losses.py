@@ -126,7 +126,8 @@ def weighted_ignored_loss_cases(device: str, dtype: torch.dtype, *, log_probs: b
 
 
 def extreme_logit_cases(device: str, dtype: torch.dtype, *, log_probs: bool = False, seed: int = 0) -> Iterator[Case]:
-    """Logits of +-1000, +-100, 89 (float32 exp overflows above ~88.7), every reduction.
+    """Logits of +-1000, +-100, 89 (float32 exp overflows above ~88.7), every reduction, no weight
+    (so a wrong weighted mean does not fail the stability tests too).
 
     With ``log_probs``, the log-softmax of those logits (inputs for NLL)."""
     x = torch.tensor(EXTREME_LOGITS, dtype=dtype, device=device)
@@ -134,7 +135,6 @@ def extreme_logit_cases(device: str, dtype: torch.dtype, *, log_probs: bool = Fa
         x = x.log_softmax(-1)
     target = torch.tensor(EXTREME_TARGETS, device=device)
     yield from _with_reductions("extreme logits", x, target)
-    yield from _with_reductions("extreme logits, weighted", x, target, {"weight": _weight(3, dtype, device, seed)})
     yield from _with_reductions("1-d extreme logits", x[0], torch.tensor(2, device=device))
 
 
