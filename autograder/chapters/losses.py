@@ -237,7 +237,7 @@ def _ce_with(denominator):
 MSG_PROBS = (
     "your loss equals nll_loss given softmax *probabilities*: nll_loss expects LOG-probabilities "
     "(it only picks -input[target]); take log_softmax first, i.e. cross_entropy = nll_loss(log_softmax(logits)). "
-    "Fed probabilities, the 'loss' is negative and falls as the prediction improves only by accident."
+    "Fed probabilities, the 'loss' is -p: negative, bounded by -1, and nearly flat for confident mistakes."
 )
 MSG_WEIGHTED_MEAN = (
     "with class weights, reduction='mean' is a WEIGHTED mean: divide the sum of weight[target] * loss by the "
