@@ -227,3 +227,13 @@ def test_standin_goes_through_the_real_loader(tmp_path):
     train, test = load_fashion_mnist("train", root=tmp_path), load_fashion_mnist("test", root=tmp_path)
     assert train.images.shape == (30, 28, 28) and test.labels.bincount().tolist() == [2] * 10
     assert not torch.equal(train.images[:20], test.images)
+
+
+def test_cli_where_reports_the_folder_found(tmp_path, capsys):
+    from autograder.__main__ import main
+
+    assert main(["data", "where", "--dir", str(tmp_path)]) == 1
+    assert "found: nothing" in capsys.readouterr().out
+    tiny(tmp_path)
+    assert main(["data", "where", "--dir", str(tmp_path)]) == 0
+    assert f"found: {tmp_path}" in capsys.readouterr().out
