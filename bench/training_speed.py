@@ -2,8 +2,11 @@
 
 1. Speed: one epoch of the same model (the chapter's 784-512-512-10 MLP), batch size and
    optimizer, fed two ways, timed in this process, printed as a ratio:
-   - tutorial-style: a per-sample ``Dataset`` (uint8 -> float conversion in ``__getitem__``,
-     as ``ToTensor`` does) behind ``DataLoader(batch_size, shuffle=True)``;
+   - tutorial-style: a per-sample ``Dataset`` behind ``DataLoader(batch_size, shuffle=True)``.
+     ``--baseline pil`` (default) does per sample what torchvision's ``FashionMNIST`` with
+     ``ToTensor()`` does: ``Image.fromarray(img.numpy(), mode="L")``, then ``ToTensor``
+     (``np.array`` -> tensor -> float / 255); ``--baseline tensor`` converts the uint8
+     tensor directly (a cheaper per-sample step, the one the book page times);
    - chapter-style: the whole split converted to float once, on the device, and sliced
      into shuffled batches (``autograder.data.batches``).
 2. Accuracy (only when the real FashionMNIST files are found): train ``--epochs`` epochs
@@ -24,6 +27,7 @@ import sys
 import tempfile
 import time
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
@@ -35,15 +39,21 @@ from autograder.data import MEAN, STD, DataNotFound, batches, load_fashion_mnist
 class PerSampleDataset(Dataset):
     """The tutorial's shape of Dataset: one (image, label) at a time, converted on access."""
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor):
-        self.images, self.labels = images, labels
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, via_pil: bool = True):
+        self.images, self.labels, self.via_pil = images, labels, via_pil
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __getitem__(self, i):
-        image = (self.images[i].to(torch.float32) / 255.0 - MEAN) / STD
-        return image.unsqueeze(0), int(self.labels[i])
+        if self.via_pil:  # torchvision: Image.fromarray(..., mode="L"), then ToTensor()
+            from PIL import Image
+
+            pic = Image.fromarray(self.images[i].numpy(), mode="L")
+            image = torch.from_numpy(np.array(pic, copy=True)).view(1, 28, 28).to(torch.float32).div(255)
+        else:
+            image = self.images[i].to(torch.float32).div(255).unsqueeze(0)
+        return (image - MEAN) / STD, int(self.labels[i])
 
 
 def train_epoch(model, pairs, loss_fn, optimizer, device) -> float:
@@ -92,6 +102,8 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    p.add_argument("--baseline", choices=["pil", "tensor"], default="pil",
+                   help="per-sample conversion of the tutorial-style loop (default: torchvision's PIL + ToTensor path)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--speed-samples", type=int, default=20000, help="training images per timed epoch")
     args = p.parse_args(argv)
@@ -118,8 +130,9 @@ def main(argv=None) -> int:
     dev_X = to_float(images.to(args.device), MEAN, STD)
     dev_y = labels.to(args.device)
     gen = torch.Generator().manual_seed(0)
-    tutorial = lambda: DataLoader(PerSampleDataset(images, labels), batch_size=args.batch_size, shuffle=True)
+    tutorial = lambda: DataLoader(PerSampleDataset(images, labels, args.baseline == "pil"), batch_size=args.batch_size, shuffle=True)
     chapter = lambda: batches(dev_X, dev_y, args.batch_size, shuffle=True, generator=gen)
+    print(f"baseline: per-sample Dataset ({args.baseline}) + DataLoader; chapter: in-memory tensor batches")
     print(f"device {args.device}, torch threads {torch.get_num_threads()}, {n} images/epoch, batch {args.batch_size}")
     time_epoch(chapter, args.device, args.batch_size, args.lr)  # warm-up (allocator, kernels)
     t_tutorial = time_epoch(tutorial, args.device, args.batch_size, args.lr)
