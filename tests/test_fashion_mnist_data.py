@@ -237,3 +237,11 @@ def test_cli_where_reports_the_folder_found(tmp_path, capsys):
     tiny(tmp_path)
     assert main(["data", "where", "--dir", str(tmp_path)]) == 0
     assert f"found: {tmp_path}" in capsys.readouterr().out
+
+
+def test_fetch_defaults_to_env_folder_then_cache(tmp_path, monkeypatch):
+    files = served_standin(tmp_path, monkeypatch)
+    assert fetch(opener=FakeServer(files)) == tmp_path / "cache" / "autograder" / "fashion-mnist"
+    monkeypatch.setenv(fm.ENV_VAR, str(tmp_path / "env"))
+    assert fetch(opener=FakeServer(files)) == tmp_path / "env"
+    assert len(load_fashion_mnist("test")) == 10

@@ -106,14 +106,15 @@ def _md5(path: Path) -> str:
 
 
 def fetch(root: str | Path | None = None, *, mirror: str = MIRROR, opener=None) -> Path:
-    """Download the four files into ``root`` (default: the cache) and return that folder.
+    """Download the four files into ``root`` (default: ``$FASHION_MNIST_DIR``, else the cache)
+    and return that folder.
 
     Each file goes to a temporary name in the same folder and is renamed into place
     only after its md5 matched :data:`MD5`; files already present with the right md5
     are kept. ``opener(url, timeout=)`` defaults to ``urllib.request.urlopen``. Raises :class:`DataNotFound` when offline, ``IDXError`` on an md5 mismatch.
     """
     opener = opener or urllib.request.urlopen
-    target = Path(root) if root is not None else cache_dir()
+    target = Path(root) if root is not None else Path(os.environ.get(ENV_VAR) or cache_dir())
     target.mkdir(parents=True, exist_ok=True)
     for name, md5 in MD5.items():
         final = target / name
