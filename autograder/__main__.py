@@ -12,6 +12,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("book", help="build the website into _build/html (strict: warnings and cell errors fail)")
     rel = sub.add_parser("release", help="regenerate exercises/ from solutions/ with nbgrader")
     rel.add_argument("assignments", nargs="*", help="assignment names (default: all)")
+    data = sub.add_parser("data", help="FashionMNIST files: `data fetch` downloads them, `data where` shows where they are looked for")
+    data.add_argument("action", choices=["fetch", "where"])
+    data.add_argument("--dir", default=None, help="folder to use (default: $FASHION_MNIST_DIR, then the user cache)")
     args = parser.parse_args(argv)
 
     if args.command == "book":
@@ -35,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
         for path in written:
             print(f"wrote {path}")
         return 0
+    if args.command == "data":
+        from .data.cli import data_command
+
+        return data_command(args.action, args.dir)
     return 2
 
 

@@ -1,0 +1,129 @@
+"""Chapter 7 assignment graded by real nbgrader: full marks, zero, and exactly-targeted losses.
+
+One nbgrader run grades every submission (the hidden training test trains a network, so
+each submission costs seconds)."""
+import pytest
+
+from nbgrader_e2e import grade, lost, student_notebook
+
+A, NB = "07-fashion-mnist", "fashion_mnist.ipynb"
+ALL = {"test_network", "test_cross_entropy", "test_mlp_forward", "test_mlp_backward",
+       "test_train_one_epoch", "test_evaluate", "test_training_accuracy"}
+
+# Each classic mistake and the test cells that must catch it (and only them).
+BUGS = {
+    # the source post's bug: ReLU after the last Linear clips the logits
+    "final_relu_on_logits": ({"network_solution": ("nn.Linear(512, 10),\n", "nn.Linear(512, 10),\n            nn.ReLU(),\n")},
+                             {"test_network"}),
+    "hidden_size_256": ({"network_solution": ("nn.Linear(512, 512)", "nn.Linear(512, 256)")}, {"test_network"}),
+    # gradients pile up over batches: the optimizer sees the wrong gradient from step 1 on,
+    # and the summed gradients wreck training, so the accuracy test fails too
+    "no_zero_grad": ({"train_solution": ("        optimizer.zero_grad()\n", "")},
+                     {"test_train_one_epoch", "test_training_accuracy"}),
+    # softmax before cross_entropy: the wrong gradient from step 0, and training stalls
+    "softmax_before_cross_entropy": ({"train_solution": ("loss = loss_fn(model(X), y)",
+                                                         "loss = loss_fn(torch.softmax(model(X), dim=1), y)")},
+                                     {"test_train_one_epoch", "test_training_accuracy"}),
+    "evaluate_in_train_mode": ({"train_solution": ("    model.eval()\n", "")}, {"test_evaluate"}),
+    "relu_mask_forgotten_in_backward": ({"mlp_solution": ("da2 = dh2 * (a2 > 0)", "da2 = dh2")}, {"test_mlp_backward"}),
+    "cross_entropy_gradient_not_divided_by_n": ({"ce_solution": ("return loss, dlogits / n", "return loss, dlogits")},
+                                                {"test_cross_entropy"}),
+}
+
+
+@pytest.mark.slow
+def test_solution_full_marks_blank_zero_and_each_bug_loses_exactly_its_cells(tmp_path):
+    subs = {
+        "solution": student_notebook(A, NB, tmp_path / "solution" / NB),
+        "blank": student_notebook(A, NB, tmp_path / "blank" / NB, blank=True),
+    }
+    for name, (bugs, _) in BUGS.items():
+        subs[name] = student_notebook(A, NB, tmp_path / name / NB, bugs=bugs)
+    scores = grade(tmp_path / "course", A, subs)
+
+    assert set(scores["solution"]) == ALL
+    assert lost(scores["solution"]) == set(), scores["solution"]
+    assert all(s.score == 0 for s in scores["blank"].values()), scores["blank"]
+    for name, (_, targeted) in BUGS.items():
+        assert lost(scores[name]) == targeted, (name, scores[name])
+
+
+# ---- The checks behind the hidden tests, called directly (fast, no nbgrader) ----
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from autograder.chapters import fashion_mnist as ch  # noqa: E402
+from autograder.checks import CheckFailure  # noqa: E402
+
+
+def _net(final=None, hidden=512):
+    layers = [nn.Flatten(), nn.Linear(784, hidden), nn.ReLU(), nn.Linear(hidden, 512), nn.ReLU(), nn.Linear(512, 10)]
+    return nn.Sequential(*layers, *([final] if final else []))
+
+
+def test_parameter_count_is_669706():
+    assert ch.EXPECTED_PARAMETERS == 669_706 == sum(p.numel() for p in ch.reference_network().parameters())
+
+
+def test_check_network_accepts_the_network_and_names_the_final_relu():
+    ch.check_network(_net, devices=["cpu"])
+    with pytest.raises(CheckFailure, match="ends with ReLU after its last Linear"):
+        ch.check_network(lambda: _net(nn.ReLU()), devices=["cpu"])
+    with pytest.raises(CheckFailure, match="Linear layers are"):
+        ch.check_network(lambda: _net(hidden=256), devices=["cpu"])
+
+
+def _train(model, batches, loss_fn, optimizer, device, zero_grad=True, softmax=False):
+    model.train()
+    losses = []
+    for X, y in batches:
+        out = model(X.to(device))
+        loss = loss_fn(torch.softmax(out, 1) if softmax else out, y.to(device))
+        if zero_grad:
+            optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return sum(losses) / len(losses)
+
+
+def test_check_train_one_epoch_catches_missing_zero_grad_and_softmax():
+    ch.check_train_one_epoch(_train, devices=["cpu"])
+    with pytest.raises(CheckFailure, match="zero_grad"):
+        ch.check_train_one_epoch(lambda *a: _train(*a, zero_grad=False), devices=["cpu"])
+    with pytest.raises(CheckFailure, match="no softmax first"):
+        ch.check_train_one_epoch(lambda *a: _train(*a, softmax=True), devices=["cpu"])
+
+
+def _evaluate(model, batches, loss_fn, device, eval_mode=True, no_grad=True):
+    if eval_mode:
+        model.eval()
+    losses, correct, seen = [], 0, 0
+    with torch.set_grad_enabled(not no_grad):
+        for X, y in batches:
+            out = model(X.to(device))
+            losses.append(loss_fn(out, y.to(device)).item())
+            correct += (out.argmax(1) == y.to(device)).sum().item()
+            seen += len(y)
+    return sum(losses) / len(losses), correct / seen
+
+
+def test_check_evaluate_needs_eval_mode_and_no_grad():
+    ch.check_evaluate(_evaluate, devices=["cpu"])
+    with pytest.raises(CheckFailure, match="model.eval"):
+        ch.check_evaluate(lambda *a: _evaluate(*a, eval_mode=False), devices=["cpu"])
+    with pytest.raises(CheckFailure, match="no_grad"):
+        ch.check_evaluate(lambda *a: _evaluate(*a, no_grad=False), devices=["cpu"])
+
+
+def test_check_cross_entropy_hints_at_the_missing_division_by_n():
+    def ce(z, y, divide=True):
+        shifted = z - z.max(1, keepdim=True).values
+        logp = shifted - shifted.exp().sum(1, keepdim=True).log()
+        rows = torch.arange(len(y), device=z.device)
+        grad = logp.exp() - torch.nn.functional.one_hot(y, z.shape[1]).to(z.dtype)
+        return -logp[rows, y].mean(), grad / len(y) if divide else grad
+
+    ch.check_cross_entropy(ce, devices=["cpu"])
+    with pytest.raises(CheckFailure, match="divide by N"):
+        ch.check_cross_entropy(lambda z, y: ce(z, y, divide=False), devices=["cpu"])
