@@ -69,3 +69,24 @@ def grade(root: Path, assignment: str, submissions: dict[str, Path]) -> dict[str
 def lost(scores: dict[str, CellScore]) -> set[str]:
     """The grade_ids of cells that did not earn full points."""
     return {gid for gid, s in scores.items() if s.score < s.max_score}
+
+
+def assert_grading(tmp_path: Path, assignment: str, notebook: str, all_cells: set[str],
+                   bugs: dict[str, tuple[dict[str, tuple[str, str]], set[str]]]) -> None:
+    """One nbgrader run over a solution, a blank exercise and one submission per classic
+    mistake: the solution earns every point of exactly ``all_cells``, the blank earns none
+    (and grading does not crash), and each mistake ``name: (cell edits, targeted cells)``
+    loses exactly its targeted cells."""
+    subs = {
+        "solution": student_notebook(assignment, notebook, tmp_path / "solution" / notebook),
+        "blank": student_notebook(assignment, notebook, tmp_path / "blank" / notebook, blank=True),
+    }
+    for name, (edits, _) in bugs.items():
+        subs[name] = student_notebook(assignment, notebook, tmp_path / name / notebook, bugs=edits)
+    scores = grade(tmp_path / "course", assignment, subs)
+
+    assert set(scores["solution"]) == all_cells
+    assert lost(scores["solution"]) == set(), scores["solution"]
+    assert all(s.score == 0 for s in scores["blank"].values()), scores["blank"]
+    for name, (_, targeted) in bugs.items():
+        assert lost(scores[name]) == targeted, (name, scores[name])

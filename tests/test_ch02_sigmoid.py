@@ -2,6 +2,8 @@
 name each classic mistake (unit tests calling the checks directly), then the assignment
 graded by real nbgrader (slow)."""
 import pytest
+
+from nbgrader_e2e import assert_grading
 import torch
 import torch.nn.functional as F
 
@@ -149,18 +151,4 @@ BUGS = {
 
 @pytest.mark.slow
 def test_solution_full_marks_blank_zero_and_each_bug_loses_exactly_its_cells(tmp_path):
-    from nbgrader_e2e import grade, lost, student_notebook
-
-    subs = {
-        "solution": student_notebook(A, NB, tmp_path / "solution" / NB),
-        "blank": student_notebook(A, NB, tmp_path / "blank" / NB, blank=True),
-    }
-    for name, (bugs, _) in BUGS.items():
-        subs[name] = student_notebook(A, NB, tmp_path / name / NB, bugs=bugs)
-    scores = grade(tmp_path / "course", A, subs)
-
-    assert set(scores["solution"]) == ALL
-    assert lost(scores["solution"]) == set(), scores["solution"]
-    assert all(s.score == 0 for s in scores["blank"].values()), scores["blank"]
-    for name, (_, targeted) in BUGS.items():
-        assert lost(scores[name]) == targeted, (name, scores[name])
+    assert_grading(tmp_path, A, NB, ALL, BUGS)

@@ -12,6 +12,8 @@ import math
 import re
 
 import pytest
+
+from nbgrader_e2e import assert_grading
 import torch
 
 from autograder import REPO_ROOT
@@ -215,26 +217,4 @@ def test_released_exercise_is_in_sync_with_the_solution(tmp_path):
 
 @pytest.mark.slow
 def test_solution_full_marks_blank_zero_and_each_bug_loses_exactly_its_cells(tmp_path):
-    from nbgrader_e2e import grade, lost, student_notebook
-
-    subs = {
-        "solution": student_notebook(A, NB, tmp_path / "solution" / NB),
-        "blank": student_notebook(A, NB, tmp_path / "blank" / NB, blank=True),
-    }
-    for name, (edits, _, _, _) in BUGS.items():
-        path = student_notebook(A, NB, tmp_path / name / NB)
-        nb = json.loads(path.read_text())
-        for cell in nb["cells"]:
-            grade_id = cell["metadata"].get("nbgrader", {}).get("grade_id")
-            if grade_id in edits:
-                cell["source"] = _apply("".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"],
-                                        edits[grade_id], grade_id)
-        path.write_text(json.dumps(nb, indent=1))
-        subs[name] = path
-    scores = grade(tmp_path / "course", A, subs)
-
-    assert set(scores["solution"]) == ALL
-    assert lost(scores["solution"]) == set(), scores["solution"]
-    assert all(s.score == 0 for s in scores["blank"].values()), scores["blank"]
-    for name, (_, targeted, _, _) in BUGS.items():
-        assert lost(scores[name]) == targeted, (name, scores[name])
+    assert_grading(tmp_path, A, NB, ALL, BUGS)

@@ -4,7 +4,7 @@ One nbgrader run grades every submission (the hidden training test trains a netw
 each submission costs seconds)."""
 import pytest
 
-from nbgrader_e2e import grade, lost, student_notebook
+from nbgrader_e2e import assert_grading
 
 A, NB = "07-fashion-mnist", "fashion_mnist.ipynb"
 ALL = {"test_network", "test_cross_entropy", "test_mlp_forward", "test_mlp_backward",
@@ -33,19 +33,7 @@ BUGS = {
 
 @pytest.mark.slow
 def test_solution_full_marks_blank_zero_and_each_bug_loses_exactly_its_cells(tmp_path):
-    subs = {
-        "solution": student_notebook(A, NB, tmp_path / "solution" / NB),
-        "blank": student_notebook(A, NB, tmp_path / "blank" / NB, blank=True),
-    }
-    for name, (bugs, _) in BUGS.items():
-        subs[name] = student_notebook(A, NB, tmp_path / name / NB, bugs=bugs)
-    scores = grade(tmp_path / "course", A, subs)
-
-    assert set(scores["solution"]) == ALL
-    assert lost(scores["solution"]) == set(), scores["solution"]
-    assert all(s.score == 0 for s in scores["blank"].values()), scores["blank"]
-    for name, (_, targeted) in BUGS.items():
-        assert lost(scores[name]) == targeted, (name, scores[name])
+    assert_grading(tmp_path, A, NB, ALL, BUGS)
 
 
 # ---- The checks behind the hidden tests, called directly (fast, no nbgrader) ----

@@ -20,7 +20,7 @@ import torch
 
 from ..checks.cases import Case, dim_cases, randn
 from ..checks.guard import CheckFailure
-from ..checks.hints import matches
+from ..checks.hints import matches, wrong_dim
 
 # --- references ------------------------------------------------------------------------
 
@@ -162,26 +162,6 @@ def _softmax_no_keepdim(x: torch.Tensor) -> torch.Tensor:
     return e / e.sum(dim=1)
 
 
-def wrong_dim(alternative: Callable[..., torch.Tensor], advice: str) -> Callable:
-    """A hint that fires when the result equals ``alternative(x, d, **other kwargs)`` for some
-    other dim ``d`` of ``x`` than the case's ``dim`` (a hard-coded ``dim=1`` or ``dim=-1``...)."""
-
-    def hint(m):
-        x, dim = m.case.x, m.case.kwargs["dim"]
-        n = x.dim()
-        others = {k: v for k, v in m.case.kwargs.items() if k != "dim"}
-        for d in range(n):
-            if d == dim % n:
-                continue
-            fixed = matches(lambda x, dim, **kw: alternative(x, d, **kw), "")
-            if fixed(m) is not None:
-                return (f"the result matches the same computation along dim={d} (also written dim={d - n}), "
-                        f"but this case asks for dim={dim}. {advice}")
-        return None
-
-    return hint
-
-
 MISSING_KEEPDIM = (
     "the result matches dividing by `x.sum(dim)` without keepdim=True. The reduced tensor lost its `dim` axis, "
     "so broadcasting lined it up with the wrong axes of x; use x.sum(dim, keepdim=True)."
@@ -189,14 +169,14 @@ MISSING_KEEPDIM = (
 
 HINTS = {
     "normalize": [
-        wrong_dim(lambda x, d: x / x.sum(d, keepdim=True), "Pass `dim` through: x.sum(dim, keepdim=True)."),
+        wrong_dim(lambda x, dim: x / x.sum(dim, keepdim=True), "normalisation", "Pass `dim` through: x.sum(dim, keepdim=True)."),
         matches(lambda x, dim: x / x.sum(),
                 "you divided by the sum of ALL elements (x.sum() without dim): the whole tensor sums to 1, "
                 "not each slice along `dim`. Use x.sum(dim, keepdim=True)."),
         matches(lambda x, dim: x / x.sum(dim), MISSING_KEEPDIM),
     ],
     "max_values": [
-        wrong_dim(lambda x, d, keepdim=False: x.amax(d, keepdim=keepdim), "Reduce along the `dim` you were given."),
+        wrong_dim(lambda x, dim, keepdim=False: x.amax(dim, keepdim=keepdim), "max"),
         matches(lambda x, dim, keepdim=False: x.amax(),
                 "you took the max over ALL elements: reduce along `dim` only."),
         matches(lambda x, dim, keepdim=False: x.amax(dim, keepdim=not keepdim),
@@ -204,7 +184,7 @@ HINTS = {
                 "keepdim=True the result keeps `dim` with size 1; with keepdim=False that axis is removed."),
     ],
     "max_indices": [
-        wrong_dim(lambda x, d, keepdim=False: x.argmax(d, keepdim=keepdim), "Find positions along the `dim` you were given."),
+        wrong_dim(lambda x, dim, keepdim=False: x.argmax(dim, keepdim=keepdim), "argmax"),
         matches(lambda x, dim, keepdim=False: x.argmax(),
                 "you returned the position in the flattened tensor (argmax over ALL elements): "
                 "indices count positions along `dim`, from 0 to x.shape[dim] - 1."),

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from ..checks.cases import Case, randn
 from ..checks.guard import CheckFailure, watched_call
-from ..checks.hints import Mismatch, matches
+from ..checks.hints import matches
 
 REDUCTIONS = ("none", "sum", "mean")
 

@@ -14,12 +14,12 @@ Hint alternatives receive the case's arguments: ``(x,)`` and ``dim=`` for forwar
 """
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from typing import Iterator
 
 import torch
 
 from ..checks.cases import Case, dim_cases, randn
-from ..checks.hints import Hint, Mismatch, matches
+from ..checks.hints import matches, wrong_dim
 
 #: The library's softmax kernels and their backward, plus logsumexp-type reductions:
 #: ``x - logsumexp(x)`` is log_softmax and ``exp(x - logsumexp(x))`` is softmax, with
@@ -65,28 +65,6 @@ def all_cases(device: str, dtype: torch.dtype) -> Iterator[Case]:
 def backward_args(case: Case, y: torch.Tensor, g: torch.Tensor):
     """How check_backward calls the backwards: ``fn(saved_output, grad_out, dim=dim)``."""
     return (y, g), {"dim": case.kwargs["dim"]}, ("saved output", "grad_out")
-
-
-def wrong_dim(alternative: Callable[..., torch.Tensor], what: str) -> Hint:
-    """A hint that fires when the result equals ``alternative(*args, dim=d)`` for a dim
-    ``d`` other than the one asked: the student hard-coded or mixed up ``dim``."""
-
-    def hint(m: Mismatch) -> str | None:
-        x, dim = m.case.args[0], m.case.kwargs.get("dim")
-        if dim is None or x.dim() < 2:
-            return None
-        asked = dim % x.dim()
-        for d in range(x.dim()):
-            if d == asked:
-                continue
-            message = (f"your {what} is the one along dim={d} (or {d - x.dim()}), but dim={dim} was asked: "
-                       f"use the `dim` argument everywhere (max, sum), do not hard-code a dim.")
-            found = matches(lambda *args, **kwargs: alternative(*args, dim=d), message)(m)
-            if found:
-                return found
-        return None
-
-    return hint
 
 
 def _naive_softmax(x, dim):

@@ -65,3 +65,30 @@ def matches(alternative: Callable[..., torch.Tensor], message: str) -> Hint:
 
 
 DEFAULT_HINTS: tuple[Hint, ...] = (nonfinite_from_overflow,)
+
+
+def wrong_dim(alternative: Callable[..., torch.Tensor], what: str, advice: str = "") -> Hint:
+    """A hint that fires when the result equals ``alternative(*case.args, dim=d, **other kwargs)``
+    for a dim ``d`` other than the case's ``dim``: a hard-coded or mixed-up ``dim``.
+
+    ``what`` names the computation in the message (``"softmax"``, ``"sum"``); ``advice`` is
+    appended to it.
+    """
+
+    def hint(m: Mismatch) -> str | None:
+        x, dim = m.case.args[0], m.case.kwargs.get("dim")
+        if dim is None or not isinstance(x, torch.Tensor) or x.dim() < 2:
+            return None
+        n, others = x.dim(), {k: v for k, v in m.case.kwargs.items() if k != "dim"}
+        for d in range(n):
+            if d == dim % n:
+                continue
+            message = (f"your {what} matches the one along dim={d} (also written dim={d - n}), but this case "
+                       f"asks for dim={dim}: use the `dim` argument everywhere (max, sum), do not hard-code a dim."
+                       + (f" {advice}" if advice else ""))
+            found = matches(lambda *args, _d=d, **_: alternative(*args, dim=_d, **others), message)(m)
+            if found:
+                return found
+        return None
+
+    return hint
