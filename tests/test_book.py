@@ -30,6 +30,7 @@ def _mini_book(root, body: str):
     import shutil
 
     shutil.copy(REPO_ROOT / "_config.yml", root / "_config.yml")
+    shutil.copytree(REPO_ROOT / "_static", root / "_static")
     (root / "_toc.yml").write_text("format: jb-book\nroot: book/intro\n")
     (root / "book").mkdir()
     header = "---\njupytext:\n  text_representation:\n    format_name: myst\nkernelspec:\n  name: python3\n  display_name: Python 3\n---\n"
@@ -38,21 +39,26 @@ def _mini_book(root, body: str):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "body, why",
+    "body, reason",
     [
-        ("```{code-cell} ipython3\nraise ValueError('boom')\n```\n", "a cell that raises"),
-        ("```{code-cell} ipython3\nimport sys\nprint('oops', file=sys.stderr)\n```\n", "a cell writing to stderr"),
-        ("See {doc}`nowhere`.\n", "a broken cross-reference (Sphinx warning)"),
+        ("```{code-cell} ipython3\nraise ValueError('boom-7421')\n```\n", "boom-7421"),
+        ("```{code-cell} ipython3\nimport sys\nprint('oops-7421', file=sys.stderr)\n```\n", "stderr"),
+        ("See {doc}`nowhere-7421`.\n", "nowhere-7421"),
     ],
+    ids=["cell-raises", "cell-writes-stderr", "broken-reference"],
 )
-def test_book_build_fails_on_cell_errors_stderr_and_warnings(tmp_path, body, why):
+def test_book_build_fails_on_cell_errors_stderr_and_warnings(tmp_path, body, reason):
     import subprocess
 
-    from autograder.book import build
+    from autograder.book import build_command
+    from autograder.tools import tool_env
 
     _mini_book(tmp_path, body)
-    with pytest.raises(subprocess.CalledProcessError):
-        build(repo=tmp_path, output=tmp_path / "out")
+    result = subprocess.run(build_command(tmp_path, tmp_path / "out"), env=tool_env(), capture_output=True, text=True)
+    assert result.returncode != 0
+    log = result.stdout + result.stderr
+    assert reason in log, log[-3000:]
+    assert "favicon" not in log, "the mini book itself is broken"
 
 
 @pytest.mark.slow
