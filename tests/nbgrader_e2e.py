@@ -27,13 +27,14 @@ def _text(cell: dict) -> str:
 
 
 def student_notebook(
-    assignment: str, notebook: str, out: Path, *, bugs: dict[str, tuple[str, str]] | None = None, blank: bool = False
+    assignment: str, notebook: str, out: Path, *, bugs: dict[str, tuple[str, str] | list[tuple[str, str]]] | None = None,
+    blank: bool = False,
 ) -> Path:
     """Write a student's submission for ``exercises/<assignment>/<notebook>`` to ``out``.
 
     ``blank``: hand in the exercise untouched. Otherwise every solution cell holds the
-    solution code; ``bugs`` maps a solution cell's grade_id to ``(old, new)`` text to
-    replace in it (the replacement must happen, or this raises).
+    solution code; ``bugs`` maps a solution cell's grade_id to an ``(old, new)`` text
+    replacement, or a list of them, applied in order (each must happen, or this raises).
     """
     exercise = json.loads((REPO_ROOT / "exercises" / assignment / notebook).read_text())
     if not blank:
@@ -43,10 +44,11 @@ def student_notebook(
                 continue
             code = _MARKERS.sub("", _text(source[grade_id]))
             if bugs and grade_id in bugs:
-                old, new = bugs[grade_id]
-                if old not in code:
-                    raise ValueError(f"bug text {old!r} not found in cell {grade_id}")
-                code = code.replace(old, new)
+                edits = bugs[grade_id]
+                for old, new in [edits] if isinstance(edits, tuple) else edits:
+                    if old not in code:
+                        raise ValueError(f"bug text {old!r} not found in cell {grade_id}")
+                    code = code.replace(old, new)
             cell["source"] = code
         unknown = set(bugs or {}) - set(_cells_by_id(exercise))
         if unknown:
@@ -72,7 +74,7 @@ def lost(scores: dict[str, CellScore]) -> set[str]:
 
 
 def assert_grading(tmp_path: Path, assignment: str, notebook: str, all_cells: set[str],
-                   bugs: dict[str, tuple[dict[str, tuple[str, str]], set[str]]]) -> None:
+                   bugs: dict[str, tuple[dict, set[str]]]) -> None:
     """One nbgrader run over a solution, a blank exercise and one submission per classic
     mistake: the solution earns every point of exactly ``all_cells``, the blank earns none
     (and grading does not crash), and each mistake ``name: (cell edits, targeted cells)``
