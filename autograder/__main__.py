@@ -12,6 +12,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("book", help="build the website into _build/html (strict: warnings and cell errors fail)")
     rel = sub.add_parser("release", help="regenerate exercises/ from solutions/ with nbgrader")
     rel.add_argument("assignments", nargs="*", help="assignment names (default: all)")
+    from .grading.cli import add_arguments
+
+    add_arguments(sub.add_parser("grade", help="grade a batch of submissions (instructors; see README)"))
     args = parser.parse_args(argv)
 
     if args.command == "book":
@@ -35,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
         for path in written:
             print(f"wrote {path}")
         return 0
+    if args.command == "grade":
+        from .grading.cli import grade
+
+        return grade(args)
     return 2
 
 
