@@ -55,6 +55,13 @@ class Progress:
         sys.stderr.flush()
 
 
+def source_digest(sources: list[Path]) -> str:
+    """Hash of the assignment's source notebooks and the course package (a change regrades everyone)."""
+    from .merge import digest
+
+    return digest(sources + sorted((REPO_ROOT / "autograder").rglob("*.py")))
+
+
 def _prepare_course(out: Path, assignment: str, source_hash: str) -> Path:
     """``out/course`` with the assignment's gradebook (regenerated when the sources changed)."""
     from ..course import Course
@@ -103,7 +110,7 @@ def grade(args) -> int:
     if bwrap is None:
         print("!" * 78 + "\n!! WARNING: NO SANDBOX. Student code runs as you, with your files and network."
               "\n!! Install bubblewrap (Debian: apt-get install bubblewrap) to grade safely.\n" + "!" * 78, file=sys.stderr)
-    source_hash = merge.digest(sources + sorted((REPO_ROOT / "autograder").rglob("*.py")))
+    source_hash = source_digest(sources)
     settings_key = json.dumps([args.cell_timeout, args.notebook_timeout, args.memory_mb, bool(bwrap)])
     course = _prepare_course(out, assignment, source_hash)
 
