@@ -44,6 +44,11 @@ def bwrap_path() -> str | None:
     return path if probe.returncode == 0 else None
 
 
+def gpu_devices() -> list[str]:
+    """NVIDIA device files (``/dev/nvidia0``, ``/dev/nvidiactl``...), empty without a GPU."""
+    return sorted(str(p) for p in Path("/dev").glob("nvidia*") if not p.is_dir())
+
+
 @dataclass
 class Policy:
     """What one kernel may see and use.
@@ -66,8 +71,11 @@ class Policy:
     def wrap(self, cmd: list[str], cwd: Path | None = None) -> list[str]:
         """``cmd`` prefixed with the limits and (when available) the sandbox."""
         out: list[str] = []
+        gpus = gpu_devices()
         if self.memory_mb:
-            out += ["prlimit", f"--as={self.memory_mb * 1024 * 1024}", "--core=0", "--"]
+            # CUDA reserves huge address ranges, so with a GPU the limit is on the data segment
+            kind = "--data" if gpus else "--as"
+            out += ["prlimit", f"{kind}={self.memory_mb * 1024 * 1024}", "--core=0", "--"]
         env = self.env()
         if not self.bwrap:
             return out + ["env", "-i", *[f"{k}={v}" for k, v in env.items()], *cmd]
@@ -75,6 +83,8 @@ class Policy:
                 "--unshare-all", "--die-with-parent", "--clearenv"]
         for key, value in env.items():
             out += ["--setenv", key, value]
+        for dev in gpus:  # --dev /dev is a minimal /dev: the GPU's device files are bound in
+            out += ["--dev-bind", dev, dev]
         for path in self.hidden:
             if Path(path).exists():
                 out += ["--tmpfs", str(path)]
