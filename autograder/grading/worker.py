@@ -35,6 +35,9 @@ def nbgrader_config(course: Path, cell_timeout: int) -> Config:
     c.CourseDirectory.root = str(course)
     c.CourseDirectory.db_url = f"sqlite:///{course / 'gradebook.db'}"
     c.Execute.timeout = cell_timeout
+    # after a timeout the kernel is interrupted; give it time to answer (a loaded machine is slow)
+    c.Execute.iopub_timeout = 30
+    c.Execute.raise_on_iopub_timeout = False
     c.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:"]
     c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells,
                                           CheckCellMetadata, InjectGuard]
@@ -89,6 +92,8 @@ class Worker:
         config = nbgrader_config(self.course, self.settings["cell_timeout"])
         api = NbGraderAPI(CourseDirectory(config=config), config=config)
         result = api.autograde(assignment, student, force=True, create=True)
+        if not result.get("success"):
+            sys.stderr.write(f"--- {student}: nbgrader autograde failed\n{result.get('log', '')}\n{result.get('error', '')}\n")
         answer = {"student": student, "status": "graded", "note": "", "tests": {}, "notebooks": {}}
         feedback_dir = Path(task["feedback"])
         feedback_dir.mkdir(parents=True, exist_ok=True)
