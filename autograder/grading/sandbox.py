@@ -120,6 +120,9 @@ class SandboxKernelManager(AsyncKernelManager):
         return [sys.executable if part in ("python", "python3") else part for part in cmd] + self.startup
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):
+        # A SIGINT sent to the process group would hit bwrap, which dies of it (and takes the
+        # kernel along); an interrupt *message* makes the kernel signal only itself.
+        self.kernel_spec.interrupt_mode = "message"
         cwd = kw.get("cwd")
         policy = Policy(self.policy.hidden, list(self.policy.writable) + [self._run_dir] + ([Path(cwd)] if cwd else []),
                         self.policy.memory_mb, self.policy.bwrap)
