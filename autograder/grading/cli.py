@@ -132,7 +132,7 @@ def grade(args) -> int:
         else:
             tasks.append({"student": sub.student, "notebooks": {k: str(v) for k, v in sub.notebooks.items()},
                           "feedback": str(out / "feedback" / sub.student)})
-        if sub.student in answers and sub.notes:
+        if cached is None and sub.student in answers and sub.notes:
             answers[sub.student]["note"] = "; ".join(filter(None, [answers[sub.student].get("note"), *sub.notes]))
     notes = {s.student: s.notes for s in subs}
     print(f"{len(subs)} students; {len(tasks)} to grade, {len(subs) - len(tasks)} unchanged or ungradable; "

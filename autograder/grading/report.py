@@ -37,10 +37,16 @@ def write_csv(path: Path, table: list[dict], grade_ids: list[str]) -> None:
         writer.writerows(table)
 
 
-def failure_hints(answers: list[dict], top: int = 8) -> list[tuple[str, int]]:
-    """The most common failure messages: the ``Hint:`` line when there is one, else the first line."""
+GRADED = ("graded", "timeout", "memory limit")
+
+
+def failure_hints(answers: list[dict], top: int = 12) -> list[tuple[str, int]]:
+    """The most common failure messages of graded notebooks: the ``Hint:`` line when there is
+    one, else the first line with numbers masked."""
     counts: Counter = Counter()
     for a in answers:
+        if a["status"] not in GRADED:
+            continue
         for score, max_score, message in a["tests"].values():
             if score < max_score and message:
                 hint = next((line.strip() for line in message.splitlines() if line.strip().startswith("Hint:")), None)
