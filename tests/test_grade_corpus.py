@@ -146,7 +146,9 @@ def build_corpus(subs: Path, out: Path) -> dict[str, tuple]:
     nb("detect_grader", before("import os\nGRADING = 'NBGRADER_EXECUTION' in os.environ"),
        {"step_solution": ("return (x > 0).to(x.dtype)", "return (x > 0).to(x.dtype) + (7 if GRADING else 0)")})
     # step is right only if hidden tests or the gradebook can be read
-    peek = (f"import os\npaths = [{str(solutions_nb)!r}, {str(out / 'course' / 'gradebook.db')!r}, "
+    from autograder.grading.cli import _git_dirs
+
+    peek = (f"import os\npaths = [{str(solutions_nb)!r}, *{[d + '/HEAD' for d in _git_dirs()]!r}, {str(out / 'course' / 'gradebook.db')!r}, "
             f"{str(out / 'course' / 'source' / A / NB)!r}]\nPEEKED = any(os.path.exists(p) for p in paths)")
     nb("read_hidden", before(peek), {"step_solution": ("return (x > 0).to(x.dtype)", "return (x > 0).to(x.dtype) + (0 if PEEKED else 7)")},
        total=FULL - 1, lost={"test_step"})

@@ -146,7 +146,8 @@ def grade(args) -> int:
         (template / "course").mkdir(parents=True)
         shutil.copytree(course / "source", template / "course" / "source")
         shutil.copyfile(course / "gradebook.db", template / "course" / "gradebook.db")
-        hidden = [str(out), str(submissions_root), str(args.submissions.resolve()), str(REPO_ROOT / "solutions")]
+        hidden = [str(out), str(submissions_root), str(args.submissions.resolve()), str(REPO_ROOT / "solutions"),
+                  *_git_dirs()]
         for i in range(n_workers):
             w = work / f"worker{i}"
             shutil.rmtree(w, ignore_errors=True)
@@ -183,6 +184,19 @@ def grade(args) -> int:
     print(report.summary_text(table, grade_ids, max_total))
     print(f"\nwrote {out / 'grades.csv'}, {out / 'summary.html'}, feedback in {out / 'feedback'}")
     return 0
+
+
+def _git_dirs() -> list[str]:
+    """The repository's git folders (their history holds every version of the hidden tests)."""
+    import subprocess
+
+    found = []
+    for flag in ("--absolute-git-dir", "--git-common-dir"):
+        result = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", flag], capture_output=True, text=True)
+        path = (REPO_ROOT / result.stdout.strip()).resolve() if result.returncode == 0 and result.stdout.strip() else None
+        if path and path.is_dir() and str(path) not in found:
+            found.append(str(path))
+    return found
 
 
 def _write_problem_feedback(out: Path, assignment: str, answer: dict) -> None:
