@@ -95,6 +95,7 @@ def grade(args) -> int:
     from . import intake, merge, pool, report
     from .sandbox import bwrap_path
 
+    started = time.monotonic()
     assignment, out = args.assignment, args.out.resolve()
     sources = sorted((REPO_ROOT / "solutions" / assignment).glob("*.ipynb"))
     if not sources:
@@ -167,11 +168,13 @@ def grade(args) -> int:
         merge.save(out / "results", student, keys[student], answer)
         progress.step(f"{student}: {answer['status']}")
 
+    prepared = time.monotonic()
     pool.run(tasks, settings, [work / f"worker{i}.log" for i in range(n_workers)], args.notebook_timeout, done)
     for task in tasks:  # a worker that could not even start
         if task["student"] not in answers:
             done({"student": task["student"], "status": "crashed", "note": "no grading worker could start", "tests": {}})
 
+    graded = time.monotonic()
     final = [answers[s.student] for s in subs]
     for answer in final:
         if not (out / "feedback" / answer["student"]).exists():
@@ -182,6 +185,8 @@ def grade(args) -> int:
     _export(course, out)
     report.write_summary(out / "summary.html", assignment, table, final, grade_ids, max_total, bool(bwrap))
     print(report.summary_text(table, grade_ids, max_total))
+    print(f"time: {prepared - started:.1f} s preparing, {graded - prepared:.1f} s grading, "
+          f"{time.monotonic() - graded:.1f} s gradebook, export and reports", file=sys.stderr)
     print(f"\nwrote {out / 'grades.csv'}, {out / 'summary.html'}, feedback in {out / 'feedback'}")
     return 0
 
