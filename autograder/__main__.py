@@ -1,4 +1,4 @@
-"""``python -m autograder COMMAND``: book, release (and grade, for instructors)."""
+"""``python -m autograder COMMAND``: book, release, data (FashionMNIST files), grade (instructors)."""
 from __future__ import annotations
 
 import argparse
@@ -15,6 +15,9 @@ def main(argv: list[str] | None = None) -> int:
     data = sub.add_parser("data", help="FashionMNIST files: `data fetch` downloads them, `data where` shows where they are looked for")
     data.add_argument("action", choices=["fetch", "where"])
     data.add_argument("--dir", default=None, help="folder to use (default: $FASHION_MNIST_DIR, then the user cache)")
+    from .grading.cli import add_arguments
+
+    add_arguments(sub.add_parser("grade", help="grade a batch of submissions (instructors; see README)"))
     args = parser.parse_args(argv)
 
     if args.command == "book":
@@ -42,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
         from .data.cli import data_command
 
         return data_command(args.action, args.dir)
+    if args.command == "grade":
+        from .grading.cli import grade
+
+        return grade(args)
     return 2
 
 
