@@ -59,3 +59,19 @@ def test_points_need_the_cells_own_token_and_stderr_costs_nothing():
     assert judge(_executed([warn, ok]), tokens, {"t": 2.0}).tests["t"].score == 2.0
     assert judge(_executed([forged, partial]), tokens, {"t": 2.0}).tests["t"].score == 0.0
     assert judge(_executed([]), tokens, {"t": 2.0}).tests["t"].score == 0.0
+
+
+def test_sandbox_binds_back_a_checkout_or_venv_that_lies_under_tmp(monkeypatch, tmp_path):
+    """The sandbox's private /tmp must not hide Python or the package (CI may clone under /tmp),
+    while the hidden folders are still mounted over afterwards."""
+    import autograder
+    from autograder.grading import sandbox
+
+    repo = tmp_path / "checkout"
+    (repo / "solutions").mkdir(parents=True)
+    monkeypatch.setattr(autograder, "REPO_ROOT", repo)
+    policy = sandbox.Policy(hidden=[repo / "solutions"], bwrap="/usr/bin/bwrap", memory_mb=None)
+    cmd = policy.wrap(["python"])
+    text = " ".join(cmd)
+    assert f"--ro-bind {repo} {repo}" in text
+    assert cmd.index("/tmp") < cmd.index(str(repo)) < cmd.index(str(repo / "solutions"))

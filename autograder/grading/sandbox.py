@@ -49,6 +49,22 @@ def gpu_devices() -> list[str]:
     return sorted(str(p) for p in Path("/dev").glob("nvidia*") if not p.is_dir())
 
 
+def needed_under_tmp() -> list[Path]:
+    """The folders a kernel must read (the Python environment, the course package) that lie
+    under ``/tmp``, which the sandbox replaces with an empty private one. A checkout or
+    virtual environment under ``/tmp`` (as CI's clones may be) is bound back read-only;
+    hidden folders inside it are mounted over afterwards."""
+    from .. import REPO_ROOT
+
+    tmp = Path("/tmp").resolve()
+    found: list[Path] = []
+    for path in (Path(sys.prefix), Path(sys.base_prefix), REPO_ROOT):
+        for candidate in {path, path.resolve()}:
+            if candidate.is_relative_to(tmp) and candidate not in found:
+                found.append(candidate)
+    return found
+
+
 @dataclass
 class Policy:
     """What one kernel may see and use.
@@ -83,6 +99,8 @@ class Policy:
                 "--unshare-all", "--die-with-parent", "--clearenv"]
         for key, value in env.items():
             out += ["--setenv", key, value]
+        for path in needed_under_tmp():  # a private /tmp must not hide Python or the course package
+            out += ["--ro-bind", str(path), str(path)]
         for dev in gpus:  # --dev /dev is a minimal /dev: the GPU's device files are bound in
             out += ["--dev-bind", dev, dev]
         for path in self.hidden:
