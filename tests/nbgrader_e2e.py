@@ -26,6 +26,15 @@ def _text(cell: dict) -> str:
     return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
 
 
+def apply_edits(code: str, edits: tuple[str, str] | list[tuple[str, str]], grade_id: str) -> str:
+    """``code`` with each ``(old, new)`` replacement applied in order; raises if ``old`` is absent."""
+    for old, new in [edits] if isinstance(edits, tuple) else edits:
+        if old not in code:
+            raise ValueError(f"bug text {old!r} not found in cell {grade_id}")
+        code = code.replace(old, new)
+    return code
+
+
 def student_notebook(
     assignment: str, notebook: str, out: Path, *, bugs: dict[str, tuple[str, str] | list[tuple[str, str]]] | None = None,
     blank: bool = False,
@@ -44,11 +53,7 @@ def student_notebook(
                 continue
             code = _MARKERS.sub("", _text(source[grade_id]))
             if bugs and grade_id in bugs:
-                edits = bugs[grade_id]
-                for old, new in [edits] if isinstance(edits, tuple) else edits:
-                    if old not in code:
-                        raise ValueError(f"bug text {old!r} not found in cell {grade_id}")
-                    code = code.replace(old, new)
+                code = apply_edits(code, bugs[grade_id], grade_id)
             cell["source"] = code
         unknown = set(bugs or {}) - set(_cells_by_id(exercise))
         if unknown:

@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from nbgrader_e2e import assert_grading
+from nbgrader_e2e import apply_edits, assert_grading
 import torch
 
 from autograder import REPO_ROOT
@@ -36,19 +36,11 @@ def _solution_cells() -> dict[str, str]:
     return out
 
 
-def _apply(code: str, edits: list[tuple[str, str]], grade_id: str) -> str:
-    for old, new in edits:
-        if old not in code:
-            raise ValueError(f"bug text {old!r} not found in cell {grade_id}")
-        code = code.replace(old, new)
-    return code
-
-
 def load_layers(bugs: dict[str, list[tuple[str, str]]] | None = None) -> dict:
     """The solution notebook's classes (Relu, Sigmoid, Linear, Flatten, Sequential), with ``bugs``."""
     namespace = {"torch": torch, "math": math}
     for grade_id, code in _solution_cells().items():
-        exec(compile(_apply(code, (bugs or {}).get(grade_id, []), grade_id), grade_id, "exec"), namespace)
+        exec(compile(apply_edits(code, (bugs or {}).get(grade_id, []), grade_id), grade_id, "exec"), namespace)
     return namespace
 
 
