@@ -1,7 +1,8 @@
 """Chapter 7 benchmark: the chapter's training loop vs the PyTorch tutorial's DataLoader loop.
 
 1. Speed: one epoch of the same model (the chapter's 784-512-512-10 MLP), batch size and
-   optimizer, fed two ways, timed in this process, printed as a ratio:
+   optimizer (the chapter's SGD, lr 0.05, momentum 0.9, unless ``--optimizer adam``), fed
+   two ways, timed in this process, printed as a ratio:
    - tutorial-style: a per-sample ``Dataset`` behind ``DataLoader(batch_size, shuffle=True)``.
      ``--baseline pil`` (default) does per sample what torchvision's ``FashionMNIST`` with
      ``ToTensor()`` does: ``Image.fromarray(img.numpy(), mode="L")``, then ``ToTensor``
@@ -82,10 +83,17 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
-def time_epoch(make_pairs, device, batch_size, lr) -> float:
+def make_optimizer(name: str, params, lr: float | None) -> torch.optim.Optimizer:
+    """The chapter's optimizer (``sgd``: lr 0.05, momentum 0.9, as on the book page) or Adam (lr 1e-3)."""
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=0.05 if lr is None else lr, momentum=0.9)
+    return torch.optim.Adam(params, lr=1e-3 if lr is None else lr)
+
+
+def time_epoch(make_pairs, device, optimizer, lr) -> float:
     torch.manual_seed(0)
     model = reference_network().to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    opt = make_optimizer(optimizer, model.parameters(), lr)
     loss_fn = nn.CrossEntropyLoss()
     _sync(device)
     start = time.perf_counter()
@@ -101,7 +109,9 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="cpu")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    p.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd",
+                   help="sgd: the chapter's SGD with momentum 0.9 (default); adam: Adam")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default: 0.05 for sgd, 1e-3 for adam)")
     p.add_argument("--baseline", choices=["pil", "tensor"], default="pil",
                    help="per-sample conversion of the tutorial-style loop (default: torchvision's PIL + ToTensor path)")
     p.add_argument("--repeats", type=int, default=3, help="timed epochs per loop (the best counts)")
@@ -134,12 +144,13 @@ def main(argv=None) -> int:
     tutorial = lambda: DataLoader(PerSampleDataset(images, labels, args.baseline == "pil"), batch_size=args.batch_size, shuffle=True)
     chapter = lambda: batches(dev_X, dev_y, args.batch_size, shuffle=True, generator=gen)
     print(f"baseline: per-sample Dataset ({args.baseline}) + DataLoader; chapter: in-memory tensor batches")
-    print(f"device {args.device}, torch threads {torch.get_num_threads()}, {n} images/epoch, batch {args.batch_size}")
-    time_epoch(chapter, args.device, args.batch_size, args.lr)  # warm-up (allocator, kernels)
+    print(f"device {args.device}, torch threads {torch.get_num_threads()}, {n} images/epoch, batch {args.batch_size}, "
+          f"optimizer {args.optimizer}")
+    time_epoch(chapter, args.device, args.optimizer, args.lr)  # warm-up (allocator, kernels)
     t_tutorial, t_chapter = float("inf"), float("inf")
     for _ in range(args.repeats):  # interleaved; the fastest epoch of each is the least disturbed
-        t_tutorial = min(t_tutorial, time_epoch(tutorial, args.device, args.batch_size, args.lr))
-        t_chapter = min(t_chapter, time_epoch(chapter, args.device, args.batch_size, args.lr))
+        t_tutorial = min(t_tutorial, time_epoch(tutorial, args.device, args.optimizer, args.lr))
+        t_chapter = min(t_chapter, time_epoch(chapter, args.device, args.optimizer, args.lr))
     print(f"epoch time (best of {args.repeats}): tutorial DataLoader loop {t_tutorial:.2f} s, "
           f"chapter loop {t_chapter:.2f} s")
     print(f"speed-up: {t_tutorial / t_chapter:.2f}x (target >= 3x on CPU)")
@@ -151,7 +162,7 @@ def main(argv=None) -> int:
     Xt, yt = to_float(test.images.to(args.device), MEAN, STD), test.labels.to(args.device)
     torch.manual_seed(0)
     model = reference_network().to(args.device)
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    opt = make_optimizer(args.optimizer, model.parameters(), args.lr)
     loss_fn = nn.CrossEntropyLoss()
     acc = 0.0
     for epoch in range(1, args.epochs + 1):
