@@ -108,6 +108,9 @@ def build_corpus(subs: Path, out: Path) -> dict[str, tuple]:
     # a correct answer that writes to stderr and makes torch warn inside the test cell keeps full marks
     nb("stderr_and_warning", before("import sys\nprint('debug', file=sys.stderr)"),
        {"step_solution": ("return (x > 0).to(x.dtype)", "return torch.tensor((x > 0).to(x.dtype))")})
+    # an honest notebook that makes an optimizer (that imports torch._dynamo, which re-wraps
+    # torch.manual_seed after the guard's snapshot) keeps full marks
+    nb("uses_an_optimizer", before("_opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)"))
     # cells deleted, edited, metadata stripped
     nb("deleted_test", total=FULL - 1, lost={"test_relu"})
     cells_edit(subs / "deleted_test" / NB, lambda n: n.update(cells=[c for c in n["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") != "test_relu"]))
@@ -193,6 +196,9 @@ def test_bad_submission_corpus_gets_a_row_and_the_right_status_each(tmp_path):
     with Gradebook(f"sqlite:///{out / 'course' / 'gradebook.db'}") as gb:
         assert gb.find_submission(A, "honest").score == FULL
         assert gb.find_submission(A, "relu_bug").score == FULL - 1
+
+    exported = {r["student_id"]: r for r in csv.DictReader((out / "nbgrader-export.csv").open())}
+    assert float(exported["honest"]["score"]) == FULL and float(exported["relu_bug"]["score"]) == FULL - 1
 
     # feedback: the failed test's message and hint, never a hidden test line
     secret = hidden_test_lines(json.loads((REPO_ROOT / "solutions" / A / NB).read_text()))

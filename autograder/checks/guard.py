@@ -25,6 +25,13 @@ class CheckFailure(AssertionError):
 class _OpRecorder(TorchDispatchMode):
     """Records the aten overload packets (``aten.sigmoid``...) that run inside it."""
 
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        # By default torch wraps a mode's __torch_dispatch__ in dynamo's "disable", whose first
+        # call imports torch._dynamo (1.5 s of CPU, in every fresh kernel). Nothing is
+        # compiled inside a check, so the wrapper would only cost time.
+        return False
+
     def __init__(self, forbidden: set[str]):
         super().__init__()
         self.forbidden = forbidden

@@ -7,3 +7,11 @@ snapshot), :mod:`.inject` (nbgrader preprocessors adding the guard to test cells
 grading one submission at a time), :mod:`.pool` (N workers with time limits),
 :mod:`.merge` (main gradebook, result cache), :mod:`.feedback`, :mod:`.report`.
 """
+
+import sys as _sys
+
+# nbformat imports jsonschema, which eagerly imports its optional IRI format checker
+# rfc3987_syntax; that builds dozens of Earley parsers at import, 1.5 s of CPU in every
+# grading process (python-jsonschema/jsonschema#1428). No notebook or nbgrader schema uses
+# the IRI formats, so the grader's processes go without it.
+_sys.modules.setdefault("rfc3987_syntax", None)

@@ -60,6 +60,40 @@ def locked_imports(nb) -> str:
     return "\n".join(lines)
 
 
+def course_modules(nb) -> list[str]:
+    """The course modules (``autograder.chapters.activations``...) that ``nb``'s code cells
+    import, hidden tests included: the kernel guard snapshots these before any student code."""
+    found: list[str] = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        source = "\n".join(line for line in _src(cell).splitlines() if not line.lstrip().startswith(("%", "!")))
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            else:
+                continue
+            for name in names:
+                if name.startswith("autograder.") and name not in found and _is_module(name):
+                    found.append(name)
+    return found
+
+
+def _is_module(name: str) -> bool:
+    """Whether ``name`` is a module of the course package (found on disk, not imported:
+    importing the chapters would import torch into the grading process)."""
+    from .. import REPO_ROOT
+
+    path = REPO_ROOT.joinpath(*name.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
 def guarded_source(grade_id: str, source: str, imports: str, token: str) -> str:
     """A test cell's source wrapped in the guard (see the module docstring)."""
     before = f"_ag_guard = {_FIND}; _ag_guard.verify({grade_id + ' (before the test)'!r}); _ag_guard.seed(0)"

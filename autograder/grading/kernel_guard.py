@@ -1,9 +1,10 @@
 """Runs inside the student's kernel: an integrity snapshot taken before any student code.
 
 :func:`install` runs at kernel start (ipykernel ``exec_lines``, before the first cell):
-it seeds torch, numpy and ``random``, imports torch, numpy, the checks library and every
-chapter module, and remembers what the hidden tests stand on: every attribute of those
-modules (and of ``torch.Tensor``, ``builtins``, IPython's shell), the code, defaults and
+it seeds torch, numpy and ``random``, imports torch, numpy, the checks library and the
+course modules the assignment's tests import (every chapter module when not told), and
+remembers what the hidden tests stand on: every attribute of those modules and of every
+other course module they loaded (and of ``torch.Tensor``, ``builtins``, IPython's shell), the code, defaults and
 closures of every function in the course package, the contents of the chapter tables
 (``FORBIDDEN``, ``HINTS``), and that no trace/profile hook or torch mode is active.
 
@@ -26,11 +27,17 @@ import pkgutil
 import random
 import sys
 import types
+from typing import Iterable
 
 _WATCHED_MODULES = ("builtins", "math", "random", "warnings", "numpy", "numpy.testing", "torch", "torch.testing",
                     "torch.nn.functional", "torch.autograd", "torch.linalg", "torch.special", "torch.overrides",
                     "torch.utils._python_dispatch")
 _PACKAGES = ("autograder.checks", "autograder.chapters")
+#: Course modules whose functions the tests may call; every loaded one is watched.
+_COURSE_PREFIXES = ("autograder.checks", "autograder.chapters", "autograder.data")
+#: Module attributes that importing ``torch._dynamo`` (creating the first optimizer does)
+#: legitimately re-wraps; the wrapper's ``__wrapped__`` is the original.
+_DYNAMO_REWRAPS = frozenset({("torch", "manual_seed")})
 _SHELL_METHODS = ("run_cell", "run_cell_async", "run_ast_nodes", "run_code", "showtraceback", "_showtraceback",
                   "showsyntaxerror", "get_exception_only")
 
@@ -39,14 +46,18 @@ class TamperingError(AssertionError):
     """The grading environment was changed by the notebook's code."""
 
 
-def _modules() -> list[types.ModuleType]:
+def _modules(course: Iterable[str] | None = None) -> list[types.ModuleType]:
+    """The watched modules: ``_WATCHED_MODULES``, the checks library, ``course`` (default:
+    every chapter module) and every course module those loaded."""
     mods = [importlib.import_module(name) for name in _WATCHED_MODULES]
-    for pkg_name in _PACKAGES:
-        pkg = importlib.import_module(pkg_name)
-        mods.append(pkg)
-        for info in pkgutil.iter_modules(pkg.__path__, pkg_name + "."):
-            mods.append(importlib.import_module(info.name))
-    return mods
+    names = [info.name for pkg_name in _PACKAGES
+             for info in pkgutil.iter_modules(importlib.import_module(pkg_name).__path__, pkg_name + ".")]
+    if course is not None:
+        names = [n for n in names if n.startswith("autograder.checks.")] + list(course)
+    for name in names:
+        importlib.import_module(name)
+    loaded = sorted(n for n in sys.modules if n.startswith(_COURSE_PREFIXES))
+    return mods + [sys.modules[n] for n in loaded]
 
 
 def _own(mod: types.ModuleType) -> bool:
@@ -71,11 +82,11 @@ def _fingerprint(fn: types.FunctionType):
     return (fn.__code__, fn.__defaults__, repr(fn.__kwdefaults__), tuple(id(c) for c in cells))
 
 
-def _take() -> dict:
+def _take(course: Iterable[str] | None = None) -> dict:
     import torch
 
     snap: dict = {"modules": {}, "functions": {}, "tables": {}, "classes": {}}
-    for mod in _modules():
+    for mod in _modules(course):
         snap["modules"][mod.__name__] = (mod, dict(vars(mod)))
         if _own(mod):
             for fn in _functions(vars(mod), mod.__name__):
@@ -121,7 +132,7 @@ def _changes(snap: dict) -> list[str]:
                 continue
             if key not in now:
                 found.append(f"{name}.{key} was deleted")
-            elif now[key] is not value:
+            elif now[key] is not value and not _rewrapped_by_dynamo(name, key, now[key], value):
                 found.append(f"{name}.{key} was replaced")
         if sys.modules.get(name) is not snap["sys"]["modules"][name]:
             found.append(f"sys.modules[{name!r}] was replaced")
@@ -159,6 +170,10 @@ def _changes(snap: dict) -> list[str]:
 
 
 _MISSING = object()
+
+
+def _rewrapped_by_dynamo(module: str, key: str, now, saved) -> bool:
+    return (module, key) in _DYNAMO_REWRAPS and "torch._dynamo" in sys.modules and getattr(now, "__wrapped__", None) is saved
 
 
 class _Frozen(type):
@@ -210,9 +225,10 @@ def _warm_up() -> None:
         check_forward(lambda x: x * 1, lambda x: x, name="warm-up", devices=["cpu"], dtypes=[torch.float32])
 
 
-def install() -> None:
-    """Take the snapshot (once; later calls do nothing)."""
+def install(course: Iterable[str] | None = None) -> None:
+    """Take the snapshot (once; later calls do nothing). ``course``: the course modules the
+    notebook's tests import (``autograder.chapters.activations``...); default: every chapter."""
     if "snap" not in Guard._state:
         _warm_up()
-        Guard._state["snap"] = _take()
+        Guard._state["snap"] = _take(course)
         Guard.seed(0)

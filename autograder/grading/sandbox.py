@@ -113,6 +113,13 @@ class Policy:
         return out + ["--", *cmd]
 
 
+def startup_arguments(course_modules: list[str] | None = None) -> list[str]:
+    """ipykernel arguments that run :func:`autograder.grading.kernel_guard.install` (for
+    ``course_modules``, default every chapter) before the first cell."""
+    line = f"import autograder.grading.kernel_guard as _g; _g.install({course_modules!r}); del _g"
+    return [f"--IPKernelApp.exec_lines={[line]!r}"]
+
+
 class SandboxKernelManager(AsyncKernelManager):
     """A kernel manager whose kernels run under :attr:`policy`, talking over ``ipc``.
 
@@ -122,8 +129,9 @@ class SandboxKernelManager(AsyncKernelManager):
 
     policy: Policy = Policy()
     runtime_root: Path = Path(tempfile.gettempdir())
-    #: Arguments that make ipykernel run the integrity snapshot before any student code.
-    startup = ["--IPKernelApp.exec_lines=['import autograder.grading.kernel_guard as _g; _g.install(); del _g']"]
+    #: Arguments that make ipykernel run the integrity snapshot before any student code
+    #: (:func:`startup_arguments` names the course modules to snapshot).
+    startup: list[str] = []
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -135,7 +143,7 @@ class SandboxKernelManager(AsyncKernelManager):
 
     def format_kernel_cmd(self, extra_arguments=None):
         cmd = super().format_kernel_cmd(extra_arguments)
-        return [sys.executable if part in ("python", "python3") else part for part in cmd] + self.startup
+        return [sys.executable if part in ("python", "python3") else part for part in cmd] + (self.startup or startup_arguments())
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):
         # A SIGINT sent to the process group would hit bwrap, which dies of it (and takes the

@@ -39,6 +39,8 @@ def nbgrader_config(course: Path, cell_timeout: int) -> Config:
     c.Execute.iopub_timeout = 30
     c.Execute.raise_on_iopub_timeout = False
     c.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:"]
+    # every output is in once the last cell finished; a graceful shutdown only waits (about 1 s)
+    c.Execute.shutdown_kernel = "immediate"
     c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells,
                                           CheckCellMetadata, InjectGuard]
     c.Autograde.autograde_preprocessors = [SandboxExecute, KeepOutputs, IgnorePattern, ClearMetadataPreprocessor,
@@ -50,7 +52,10 @@ class Worker:
     """Grades tasks in the scratch course ``work/course`` (see the module docstring)."""
 
     def __init__(self, settings: dict):
-        from .sandbox import Policy, SandboxKernelManager
+        import nbformat
+
+        from .inject import course_modules
+        from .sandbox import Policy, SandboxKernelManager, startup_arguments
 
         self.settings = settings
         self.assignment = settings["assignment"]
@@ -62,6 +67,8 @@ class Worker:
         SandboxKernelManager.policy = Policy(hidden=[Path(p) for p in settings["hidden"]], writable=[],
                                              memory_mb=settings["memory_mb"], bwrap=settings["bwrap"])
         self.source = {Path(p).stem: json.loads(Path(p).read_text()) for p in settings["source_notebooks"]}
+        modules = [m for nb in self.source.values() for m in course_modules(nbformat.from_dict(nb))]
+        SandboxKernelManager.startup = startup_arguments(list(dict.fromkeys(modules)))
         self.max_scores = settings["max_scores"]
 
     def grade(self, task: dict) -> dict:
