@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 from traitlets.config import Config
@@ -72,11 +73,15 @@ class Worker:
         self.max_scores = settings["max_scores"]
 
     def grade(self, task: dict) -> dict:
-        """Grade one student's notebooks; the answer always has ``status`` and ``tests``."""
+        """Grade one student's notebooks; the answer always has ``status`` and ``tests``, and
+        ``seconds``: the wall time this worker spent on the task."""
+        started = time.perf_counter()
         try:
-            return self._grade(task)
+            answer = self._grade(task)
         except Exception as err:  # noqa: BLE001 - any failure is a status
-            return {"student": task["student"], "status": "crashed", "note": f"grader error: {err!r}"[:500], "tests": {}}
+            answer = {"student": task["student"], "status": "crashed", "note": f"grader error: {err!r}"[:500], "tests": {}}
+        answer["seconds"] = round(time.perf_counter() - started, 3)
+        return answer
 
     def _grade(self, task: dict) -> dict:
         import nbformat
