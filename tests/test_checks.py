@@ -212,3 +212,29 @@ def test_devices_env_narrows_and_rejects_unavailable(monkeypatch):
         monkeypatch.setenv("AUTOGRADER_DEVICES", "cpu,cuda")
         with pytest.raises(RuntimeError, match="only \\['cpu'\\]"):
             devices()
+
+
+@pytest.mark.parametrize("fn", [torch.sigmoid, torch.tanh, lambda x: torch.softmax(x, dim=-1),
+                                lambda x: torch.log_softmax(x, dim=0), lambda x: (x * x).sum(), torch.relu])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_vjp_gives_autograds_numbers_bit_for_bit(fn, dtype):
+    from autograder.checks import vjp
+
+    x = torch.randn(4, 5, dtype=dtype, generator=torch.Generator().manual_seed(0)) * 30
+    x[0, 0] = 0.0
+    leaf = x.clone().requires_grad_(True)
+    y = fn(leaf)
+    g = torch.randn(y.shape, dtype=dtype, generator=torch.Generator().manual_seed(1))
+    (expected,) = torch.autograd.grad(y, leaf, g, retain_graph=True)
+    (got,) = vjp(y, leaf, g)
+    assert torch.equal(got, expected)
+
+
+def test_vjp_refuses_an_upstream_gradient_of_another_shape_or_dtype():
+    from autograder.checks import vjp
+
+    x = torch.ones(3, requires_grad=True)
+    with pytest.raises(ValueError, match="does not match the output"):
+        vjp(x * 2, x, torch.ones(1))
+    with pytest.raises(ValueError, match="does not match the output"):
+        vjp(x * 2, x, torch.ones(3, dtype=torch.float64))

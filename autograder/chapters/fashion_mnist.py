@@ -28,6 +28,7 @@ from ..checks.compare import assert_tensor_matches
 from ..checks.devices import devices as default_devices
 from ..checks.guard import CheckFailure, watched_call
 from ..checks.hints import matches
+from ..checks.vjp import vjp
 
 #: (in_features, out_features) of the three Linear layers.
 LAYERS = ((784, 512), (512, 512), (512, 10))
@@ -164,7 +165,7 @@ def check_mlp_backward(mlp_forward: Callable, mlp_backward: Callable, *, devices
         leaves = {k: v.clone().requires_grad_(True) for k, v in params.items()}
         logits = reference_mlp(leaves, x)
         g = torch.randn(logits.shape, generator=torch.Generator().manual_seed(3), dtype=torch.float64).to(device, dtype)
-        expected = dict(zip(PARAM_NAMES, torch.autograd.grad(logits, [leaves[k] for k in PARAM_NAMES], g)))
+        expected = dict(zip(PARAM_NAMES, vjp(logits, [leaves[k] for k in PARAM_NAMES], g)))
         case = Case("6 random images, random upstream gradient", (x,))
         (_, cache), _ = watched_call(mlp_forward, (params, x), name="mlp_forward", where=case.describe(),
                                      forbidden=SCRATCH_FORBIDDEN)

@@ -28,6 +28,7 @@ import torch
 from ..checks import DTYPES, Case, CheckFailure, assert_tensor_matches, randn, seed_all, watched_call
 from ..checks.devices import devices as default_devices
 from ..checks.hints import matches
+from ..checks.vjp import vjp
 from . import activations
 
 FORBIDDEN = {
@@ -181,7 +182,7 @@ def _expected(module: torch.nn.Module, x: torch.Tensor, g_seed: int):
     y = module(xr)
     g = randn(y.shape, y.dtype, y.device, g_seed, scale=1.0)
     params = [p for _, p in module.named_parameters()]
-    grads = torch.autograd.grad(y, [xr, *params], g, allow_unused=True)
+    grads = vjp(y, [xr, *params], g, allow_unused=True)
     grads = [torch.zeros_like(t) if d is None else d for d, t in zip(grads, [xr, *params])]
     return y.detach(), g, grads[0], grads[1:]
 

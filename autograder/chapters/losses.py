@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from ..checks.cases import Case, randn
 from ..checks.guard import CheckFailure, watched_call
 from ..checks.hints import matches
+from ..checks.vjp import vjp
 
 REDUCTIONS = ("none", "sum", "mean")
 
@@ -214,7 +215,7 @@ def _backward_of(loss_fn):
     def grad(x, _x, target, grad_out, **kwargs):
         with torch.enable_grad():
             x = x.detach().clone().requires_grad_(True)
-            (dx,) = torch.autograd.grad(loss_fn(x, target, **kwargs), x, grad_out)
+            (dx,) = vjp(loss_fn(x, target, **kwargs), x, grad_out)
         return dx
     return grad
 

@@ -11,10 +11,11 @@ from .compare import TOLERANCES, assert_tensor_matches, tolerance
 from .devices import available_devices, devices
 from .guard import CheckFailure, watched_call
 from .hints import Mismatch, matches, nonfinite_from_overflow, wrong_dim
+from .vjp import vjp
 
 __all__ = [
     "Case", "CheckFailure", "DTYPES", "EXTREME_VALUES", "Mismatch", "TOLERANCES",
     "assert_tensor_matches", "available_devices", "check_backward", "check_derivative", "check_forward", "check_raises",
     "default_backward_args", "devices", "dim_cases", "elementwise_cases", "extreme_tensor", "matches",
-    "nonfinite_from_overflow", "randn", "wrong_dim", "seed_all", "shaped_tensors", "tolerance", "watched_call",
+    "nonfinite_from_overflow", "randn", "wrong_dim", "seed_all", "shaped_tensors", "tolerance", "vjp", "watched_call",
 ]
