@@ -13,9 +13,9 @@ run, and prints:
   one worker on the first ``--overhead-sample`` submissions, so that one kernel runs at a
   time, as in the bare measurement: the worker's own wall time per submission (median),
   minus the time the notebook's cells take in a warm kernel (median of 3). The bare start
-  is the median of 5. For comparison it also prints the same figure taken from the
-  parallel run (its wall time x workers / N), which adds the batch's fixed costs and two
-  workers sharing two cores.
+  is the median of 10, half taken before the grading runs and half after. For comparison
+  it also prints the same figure taken from the parallel run (its wall time x workers /
+  N), which adds the batch's fixed costs and two workers sharing two cores.
 """
 from __future__ import annotations
 
@@ -34,8 +34,8 @@ sys.path.insert(0, str(REPO / "tests"))
 A, NB = "01-activations", "activations.ipynb"
 
 
-def bare_kernel_seconds(repeat: int = 5) -> float:
-    """Median seconds to start a python kernel and ``import torch`` in it."""
+def bare_kernel_times(repeat: int = 5) -> list[float]:
+    """Seconds to start a python kernel and ``import torch`` in it, ``repeat`` times."""
     from jupyter_client.manager import start_new_kernel
 
     times = []
@@ -46,7 +46,7 @@ def bare_kernel_seconds(repeat: int = 5) -> float:
         times.append(time.perf_counter() - t)
         kc.stop_channels()
         km.shutdown_kernel(now=True)
-    return statistics.median(times)
+    return times
 
 
 def warm_execution_seconds(path: Path, repeat: int = 3) -> float:
@@ -102,6 +102,7 @@ def main() -> None:
             if i < args.overhead_sample:
                 student_notebook(A, NB, sample / f"s{i:03d}" / NB, bugs=bugs)
 
+        bare_times = bare_kernel_times()  # before and after the grading runs: the median of both
         course = Course(tmp / "serial", timeout=300)
         course.add_source(A)
         for folder in sorted(subs.iterdir()):
@@ -114,7 +115,7 @@ def main() -> None:
         grade_ours(sample, tmp / "one", 1)
         per_task = statistics.median(json.loads(p.read_text())["answer"]["seconds"]
                                      for p in (tmp / "one" / "results").glob("*.json"))
-        bare = bare_kernel_seconds()
+        bare = statistics.median(bare_times + bare_kernel_times())
         warm = warm_execution_seconds(subs / "s000" / NB)
 
     print(f"{args.n} submissions; serial nbgrader autograde {serial:.1f} s; "
