@@ -3,10 +3,11 @@
 :func:`install` runs at kernel start (ipykernel ``exec_lines``, before the first cell):
 it seeds torch, numpy and ``random``, imports torch, numpy, the checks library and the
 course modules the assignment's tests import (every chapter module when not told), and
-remembers what the hidden tests stand on: every attribute of those modules and of every
-other course module they loaded (and of ``torch.Tensor``, ``builtins``, IPython's shell), the code, defaults and
-closures of every function in the course package, the contents of the chapter tables
-(``FORBIDDEN``, ``HINTS``), and that no trace/profile hook or torch mode is active.
+remembers what the hidden tests stand on: every attribute of those modules, of every
+other course module they loaded, and of ``torch.Tensor``, ``builtins``, IPython's shell;
+the code, defaults and closures of every function in the course package, the contents of
+the chapter tables (``FORBIDDEN``, ``HINTS``), and that no trace/profile hook or torch
+mode is active.
 
 Each graded test cell is wrapped (:mod:`autograder.grading.inject`) so that it
 :func:`verify` s the snapshot before and after its own code, re-imports the names the
@@ -32,7 +33,6 @@ from typing import Iterable
 _WATCHED_MODULES = ("builtins", "math", "random", "warnings", "numpy", "numpy.testing", "torch", "torch.testing",
                     "torch.nn.functional", "torch.autograd", "torch.linalg", "torch.special", "torch.overrides",
                     "torch.utils._python_dispatch")
-_PACKAGES = ("autograder.checks", "autograder.chapters")
 #: Course modules whose functions the tests may call; every loaded one is watched.
 _COURSE_PREFIXES = ("autograder.checks", "autograder.chapters", "autograder.data")
 #: Module attributes that importing ``torch._dynamo`` (creating the first optimizer does)
@@ -50,14 +50,15 @@ def _modules(course: Iterable[str] | None = None) -> list[types.ModuleType]:
     """The watched modules: ``_WATCHED_MODULES``, the checks library, ``course`` (default:
     every chapter module) and every course module those loaded."""
     mods = [importlib.import_module(name) for name in _WATCHED_MODULES]
-    names = [info.name for pkg_name in _PACKAGES
-             for info in pkgutil.iter_modules(importlib.import_module(pkg_name).__path__, pkg_name + ".")]
-    if course is not None:
-        names = [n for n in names if n.startswith("autograder.checks.")] + list(course)
-    for name in names:
+    chapters = _submodules("autograder.chapters") if course is None else list(course)
+    for name in _submodules("autograder.checks") + chapters:
         importlib.import_module(name)
     loaded = sorted(n for n in sys.modules if n.startswith(_COURSE_PREFIXES))
     return mods + [sys.modules[n] for n in loaded]
+
+
+def _submodules(package: str) -> list[str]:
+    return [info.name for info in pkgutil.iter_modules(importlib.import_module(package).__path__, package + ".")]
 
 
 def _own(mod: types.ModuleType) -> bool:

@@ -130,8 +130,8 @@ class SandboxKernelManager(AsyncKernelManager):
     policy: Policy = Policy()
     runtime_root: Path = Path(tempfile.gettempdir())
     #: Arguments that make ipykernel run the integrity snapshot before any student code
-    #: (:func:`startup_arguments` names the course modules to snapshot).
-    startup: list[str] = []
+    #: (the worker names the assignment's course modules; by default every chapter).
+    startup: list[str] = startup_arguments()
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -143,7 +143,7 @@ class SandboxKernelManager(AsyncKernelManager):
 
     def format_kernel_cmd(self, extra_arguments=None):
         cmd = super().format_kernel_cmd(extra_arguments)
-        return [sys.executable if part in ("python", "python3") else part for part in cmd] + (self.startup or startup_arguments())
+        return [sys.executable if part in ("python", "python3") else part for part in cmd] + self.startup
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):
         # A SIGINT sent to the process group would hit bwrap, which dies of it (and takes the
