@@ -1,4 +1,4 @@
-"""Chapter 1 (activation concepts): references, forbidden ops and known-mistake hints.
+"""Chapter 1 (activation concepts): references, allowed operators and known-mistake hints.
 
 Step is defined as ``1 where x > 0 else 0`` (so step(0) = 0), with derivative 0
 everywhere (torch's ``heaviside`` has no autograd formula, so the reference is zeros).
@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 
 from ..checks.hints import matches
+from ..checks.ops import basic
 
 
 def step_reference(x: torch.Tensor) -> torch.Tensor:
@@ -20,16 +21,12 @@ def step_derivative_reference(x: torch.Tensor) -> torch.Tensor:
     return torch.zeros_like(x)
 
 
-FORBIDDEN = {
-    "step": ["aten.heaviside", "aten.sign", "aten.sgn"],
-    "sigmoid": ["aten.sigmoid", "aten.log_sigmoid_forward", "aten.special_expit"],
-    "tanh": ["aten.tanh"],
-    "relu": ["aten.relu", "aten.threshold", "aten.hardtanh", "aten.leaky_relu", "aten.elu", "aten.gelu"],
-}
-FORBIDDEN["step_derivative"] = FORBIDDEN["step"]
-FORBIDDEN["sigmoid_derivative"] = FORBIDDEN["sigmoid"] + ["aten.sigmoid_backward"]
-FORBIDDEN["tanh_derivative"] = FORBIDDEN["tanh"] + ["aten.tanh_backward"]
-FORBIDDEN["relu_derivative"] = FORBIDDEN["relu"] + ["aten.threshold_backward"]
+#: The aten operators each function may run: the basic ones (``torch.heaviside``,
+#: ``sigmoid``, ``tanh``, ``relu`` and every other library activation are not basic).
+#: ``sign`` would hand the step function its jump, so step may not use it.
+ALLOWED = {name: basic() for name in ("sigmoid", "sigmoid_derivative", "tanh", "tanh_derivative", "relu",
+                                      "relu_derivative")}
+ALLOWED["step"] = ALLOWED["step_derivative"] = basic(minus={"sign", "sgn"})
 
 
 def _sigmoid64(x):

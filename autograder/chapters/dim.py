@@ -1,4 +1,4 @@
-"""Chapter 4 (what ``dim`` means): references, cases, forbidden ops and known-mistake hints.
+"""Chapter 4 (what ``dim`` means): references, cases, allowed operators and known-mistake hints.
 
 The exercise has three functions, each checked on every ``dim`` (negative ones too) of
 1-d to 4-d inputs:
@@ -17,17 +17,20 @@ from __future__ import annotations
 from typing import Callable, Iterator
 
 import torch
+import torch.nn.functional as F
 
+from ..checks.calls import CheckFailure, Part, display_name, type_name
 from ..checks.cases import Case, dim_cases, randn
-from ..checks.guard import CheckFailure
 from ..checks.hints import matches, wrong_dim
+from ..checks.ops import basic
 
 # --- references ------------------------------------------------------------------------
 
 
 def normalize_reference(x: torch.Tensor, dim: int) -> torch.Tensor:
-    """x: positive float tensor, any shape -> same shape; every slice along ``dim`` sums to 1."""
-    return x / x.sum(dim, keepdim=True)
+    """x: positive float tensor, any shape -> same shape; every slice along ``dim`` sums to 1
+    (torch's L1 normalisation, which for positive values divides by the sum)."""
+    return F.normalize(x, p=1.0, dim=dim, eps=0.0)
 
 
 def max_values_reference(x: torch.Tensor, dim: int, keepdim: bool = False) -> torch.Tensor:
@@ -45,11 +48,9 @@ def softmax_channels_reference(x: torch.Tensor) -> torch.Tensor:
     return torch.softmax(x, dim=1)
 
 
-def _pair(fn: Callable, args: tuple, kwargs: dict) -> tuple:
-    result = fn(*args, **kwargs)
-    name = getattr(fn, "__name__", "function")
+def _pair(name: str, result: object) -> tuple:
     if not isinstance(result, tuple) or len(result) != 2:
-        got = f"a {type(result).__name__}" + (f" of length {len(result)}" if isinstance(result, tuple) else "")
+        got = f"a {type_name(result)}" + (f" of length {len(result)}" if isinstance(result, tuple) else "")
         raise CheckFailure(
             f"{name} returned {got}; expected a pair (values, indices), like torch.max(x, dim).\n"
             f"Hint: end with `return values, indices`."
@@ -57,24 +58,16 @@ def _pair(fn: Callable, args: tuple, kwargs: dict) -> tuple:
     return result
 
 
-def values_of(fn: Callable) -> Callable:
+def values_of(fn: Callable) -> Part:
     """``fn(x, dim, keepdim) -> (values, indices)`` seen as a function returning ``values``."""
-
-    def values(*args, **kwargs):
-        return _pair(fn, args, kwargs)[0]
-
-    values.__name__ = f"{getattr(fn, '__name__', 'function')} (values)"
-    return values
+    name = display_name(fn)
+    return Part(fn, lambda result: _pair(name, result)[0], f"{name} (values)")
 
 
-def indices_of(fn: Callable) -> Callable:
+def indices_of(fn: Callable) -> Part:
     """``fn(x, dim, keepdim) -> (values, indices)`` seen as a function returning ``indices``."""
-
-    def indices(*args, **kwargs):
-        return _pair(fn, args, kwargs)[1]
-
-    indices.__name__ = f"{getattr(fn, '__name__', 'function')} (indices)"
-    return indices
+    name = display_name(fn)
+    return Part(fn, lambda result: _pair(name, result)[1], f"{name} (indices)")
 
 
 # --- cases -----------------------------------------------------------------------------
@@ -137,15 +130,14 @@ def invalid_dim_max_cases(device: str, dtype: torch.dtype) -> Iterator[Case]:
 
 # --- forbidden shortcuts ---------------------------------------------------------------
 
-#: One-call shortcuts each exercise must not use (aten op packets, whatever the Python
-#: name). ``sum``, ``exp``, ``amax``, ``amin``, ``where``, ``arange``, comparisons and
-#: arithmetic stay allowed.
-FORBIDDEN = {
-    "normalize": ["aten.linalg_vector_norm", "aten.norm", "aten.renorm"],
-    "max_along": ["aten.max", "aten.argmax", "aten.sort", "aten.argsort", "aten.topk", "aten.kthvalue",
-                  "aten.cummax", "aten.mode"],
-    "softmax_channels": ["aten._softmax", "aten.softmax", "aten._log_softmax", "aten.log_softmax",
-                         "aten._safe_softmax"],
+#: The basic operators, less what would do max_along's work for it (max, argmax and the
+#: sorts; min and argmin on -x are the same thing). ``amax``, ``where``, ``arange``,
+#: comparisons and arithmetic stay allowed.
+ALLOWED = {
+    "normalize": basic(),
+    "max_along": basic(minus={"max", "argmax", "min", "argmin", "aminmax", "sort", "argsort", "topk", "kthvalue",
+                              "cummax", "cummin", "mode", "median"}),
+    "softmax_channels": basic(),
 }
 
 
@@ -153,8 +145,10 @@ FORBIDDEN = {
 
 
 def _softmax_over(x: torch.Tensor, dims) -> torch.Tensor:
-    e = torch.exp(x - x.amax(dim=dims, keepdim=True))
-    return e / e.sum(dim=dims, keepdim=True)
+    """torch's softmax over one dim, or over all of them (a wrong dim for softmax_channels)."""
+    if isinstance(dims, int):
+        return torch.softmax(x, dims)
+    return torch.softmax(x.reshape(-1), 0).reshape(x.shape)
 
 
 def _softmax_no_keepdim(x: torch.Tensor) -> torch.Tensor:

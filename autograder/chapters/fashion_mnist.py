@@ -17,17 +17,20 @@ The student's pieces and their contracts:
 from __future__ import annotations
 
 import time
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..checks.cases import DTYPES, Case
+from ..checks import context
+from ..checks.calls import CheckFailure, display_name, is_a, side_of, type_name, watched_call
+from ..checks.cases import Case
 from ..checks.compare import assert_tensor_matches
 from ..checks.devices import devices as default_devices
-from ..checks.guard import CheckFailure, watched_call
+from ..checks.devices import grid
 from ..checks.hints import matches
+from ..checks.ops import basic
 from ..checks.vjp import vjp
 
 #: (in_features, out_features) of the three Linear layers.
@@ -35,12 +38,12 @@ LAYERS = ((784, 512), (512, 512), (512, 10))
 #: 784*512 + 512 + 512*512 + 512 + 512*10 + 10
 EXPECTED_PARAMETERS = sum(i * o + o for i, o in LAYERS)
 PARAM_NAMES = ("W1", "b1", "W2", "b2", "W3", "b3")
-SCRATCH_FORBIDDEN = ["aten.relu", "aten.threshold", "aten.addmm", "aten.linear"]
-LOSS_FORBIDDEN = [
-    "aten._log_softmax", "aten._softmax", "aten.nll_loss_forward", "aten.nll_loss2d_forward",
-    "aten.cross_entropy_loss", "aten.logsumexp", "aten.log_softmax", "aten.softmax",
-]
+#: The from-scratch MLP and the loss use basic operators only: no ``F.linear`` / ``addmm``
+#: (ReLU, softmax, log_softmax and the library losses are not basic either).
+ALLOWED = {"mlp_forward": basic(), "mlp_backward": basic(), "softmax_cross_entropy": basic()}
 TOL32 = dict(rtol=1e-4, atol=1e-5)  # sums over 784 products: float32 reorderings differ more than 1 ulp
+LINEAR_TYPE = "torch.nn.modules.linear.Linear"
+MODULE_TYPE = "torch.nn.modules.module.Module"
 
 
 def reference_network() -> nn.Sequential:
@@ -54,59 +57,62 @@ def _tol(dtype):
     return TOL32 if dtype == torch.float32 else {}
 
 
-def _grid(devices, dtypes):
-    for device in default_devices() if devices is None else devices:
-        for dtype in DTYPES if dtypes is None else dtypes:
-            yield device, dtype
+def _generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(context.seed(seed))
 
 
-def _leaf_types(model: nn.Module) -> list[str]:
-    return [type(m).__name__ for m in model.modules() if not list(m.children())]
+def _short_type(obj: Any) -> str:
+    return type_name(obj).rsplit(".", 1)[-1]
 
 
-def _linears(model: nn.Module) -> list[nn.Linear]:
-    return [m for m in model.modules() if isinstance(m, nn.Linear)]
+def _leaves(model: Any) -> list[Any]:
+    """The model's modules without children, in order (works on a handle too)."""
+    return [m for m in model.modules() if not list(m.children())]
 
 
-def _via_reference(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """What the right network computes with the student's weights."""
+def _linear_weights(model: Any) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    return [(m.weight.detach(), m.bias.detach()) for m in _leaves(model) if is_a(m, LINEAR_TYPE)]
+
+
+def _forward_with(weights: list[tuple[torch.Tensor, torch.Tensor]], x: torch.Tensor) -> torch.Tensor:
+    """The right network (Flatten, Linear, ReLU, ..., Linear) with the given weights."""
     h = x.flatten(1)
-    layers = _linears(model)
-    for i, layer in enumerate(layers):
-        h = F.linear(h, layer.weight, layer.bias)
-        if i < len(layers) - 1:
+    for i, (w, b) in enumerate(weights):
+        h = F.linear(h, w, b)
+        if i < len(weights) - 1:
             h = torch.relu(h)
     return h
 
 
-def check_network(make_model: Callable[[], nn.Module], *, devices: Iterable[str] | None = None) -> None:
+def check_network(make_model: Callable[[], Any], *, devices: Iterable[str] | None = None) -> None:
     """Check the structure, the parameter count (669,706) and the output of ``make_model()``
     on every device, after ``.to(device)``; the logits must not pass through an activation."""
-    torch.manual_seed(0)
+    side_of(make_model).manual_seed(0)
     model = make_model()
-    if not isinstance(model, nn.Module):
-        raise CheckFailure(f"NeuralNetwork() returned a {type(model).__name__}; expected an nn.Module subclass")
-    shapes = tuple((m.in_features, m.out_features) for m in _linears(model))
+    if not is_a(model, MODULE_TYPE):
+        raise CheckFailure(f"NeuralNetwork() returned a {type_name(model)}; expected an nn.Module subclass")
+    leaves = _leaves(model)
+    shapes = tuple((m.in_features, m.out_features) for m in leaves if is_a(m, LINEAR_TYPE))
     if shapes != LAYERS:
         raise CheckFailure(f"the Linear layers are (in, out) = {shapes}; expected {LAYERS}")
     count = sum(p.numel() for p in model.parameters())
     if count != EXPECTED_PARAMETERS:
         raise CheckFailure(f"the network has {count:,} parameters; expected {EXPECTED_PARAMETERS:,} (bias=True everywhere?)")
-    leaves = [t for t in _leaf_types(model) if t not in ("Dropout", "Identity")]
-    if leaves and leaves[-1] != "Linear":
+    kinds = [k for k in (_short_type(m) for m in leaves) if k not in ("Dropout", "Identity")]
+    if kinds and kinds[-1] != "Linear":
         raise CheckFailure(
-            f"the network ends with {leaves[-1]} after its last Linear (layers: {leaves}).\n"
+            f"the network ends with {kinds[-1]} after its last Linear (layers: {kinds}).\n"
             "Hint: the model must return logits: any real number. A ReLU there clips every negative logit to 0 "
             "(the bug of the source post); softmax belongs in cross_entropy, not in the model."
         )
     for device in default_devices() if devices is None else devices:
         model = model.to(device)
         for shape in ((5, 28, 28), (3, 1, 28, 28)):
-            x = torch.randn(shape, generator=torch.Generator().manual_seed(1)).to(device)
+            x = torch.randn(shape, generator=_generator(1)).to(device)
             got = model(x)
-            with torch.no_grad():
-                expected = _via_reference(model, x)
             case = Case(f"model(x) after .to({device!r})", (x,))
+            with torch.no_grad():
+                expected = _forward_with(_linear_weights(model), x)
             assert_tensor_matches(got.detach() if isinstance(got, torch.Tensor) else got, expected,
                                   name="NeuralNetwork", case=case, **TOL32)
             if not got.requires_grad:
@@ -117,7 +123,7 @@ def check_network(make_model: Callable[[], nn.Module], *, devices: Iterable[str]
 
 def random_params(device, dtype, seed: int = 0) -> dict[str, torch.Tensor]:
     """The reference network's default initialisation as a ``W1 b1 W2 b2 W3 b3`` dict."""
-    torch.manual_seed(seed)
+    torch.manual_seed(context.seed(seed))
     net = reference_network()
     return params_from_model(net, device=device, dtype=dtype)
 
@@ -125,7 +131,7 @@ def random_params(device, dtype, seed: int = 0) -> dict[str, torch.Tensor]:
 def params_from_model(model: nn.Module, device=None, dtype=None) -> dict[str, torch.Tensor]:
     """``{"W1": first Linear's weight, "b1": its bias, ...}``, detached copies."""
     out = {}
-    for i, layer in enumerate(_linears(model), start=1):
+    for i, layer in enumerate((m for m in model.modules() if isinstance(m, nn.Linear)), start=1):
         out[f"W{i}"] = layer.weight.detach().to(device=device, dtype=dtype).clone()
         out[f"b{i}"] = layer.bias.detach().to(device=device, dtype=dtype).clone()
     return out
@@ -133,60 +139,60 @@ def params_from_model(model: nn.Module, device=None, dtype=None) -> dict[str, to
 
 def reference_mlp(params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     """The MLP with torch's ops: x (N, 28, 28) or (N, 784) -> logits (N, 10)."""
-    h = x.flatten(1)
-    h = torch.relu(F.linear(h, params["W1"], params["b1"]))
-    h = torch.relu(F.linear(h, params["W2"], params["b2"]))
-    return F.linear(h, params["W3"], params["b3"])
+    return _forward_with([(params[f"W{i}"], params[f"b{i}"]) for i in (1, 2, 3)], x)
 
 
 def _inputs(device, dtype, seed):
-    g = torch.Generator().manual_seed(seed)
-    return torch.rand((6, 28, 28), generator=g, dtype=torch.float64).to(device=device, dtype=dtype)
+    return torch.rand((6, 28, 28), generator=_generator(seed), dtype=torch.float64).to(device=device, dtype=dtype)
+
+
+def _pair_or_fail(name: str, out: Any, what: str) -> tuple:
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise CheckFailure(f"{name} returned a {type_name(out)}; expected a pair {what}.\nHint: end with `return {what[1:-1]}`.")
+    return out
 
 
 def check_mlp_forward(mlp_forward: Callable, *, devices=None, dtypes=None) -> None:
     """``mlp_forward(params, x)[0]`` equals the reference logits on every device and dtype."""
-    for device, dtype in _grid(devices, dtypes):
+    for device, dtype in grid(devices, dtypes):
         params, x = random_params(device, dtype), _inputs(device, dtype, 1)
         case = Case("6 random images", (x,))
-        out, _ = watched_call(mlp_forward, (params, x), name="mlp_forward", where=case.describe(),
-                              forbidden=SCRATCH_FORBIDDEN, arg_names=("params", "x"))
-        if not (isinstance(out, tuple) and len(out) == 2):
-            raise CheckFailure("mlp_forward must return a pair (logits, cache)")
-        assert_tensor_matches(out[0], reference_mlp(params, x), name="mlp_forward", case=case, **_tol(dtype))
+        out = watched_call(mlp_forward, (params, x), name="mlp_forward", where=case.describe(),
+                           allowed=ALLOWED["mlp_forward"], arg_names=("params", "x"))
+        out = _pair_or_fail("mlp_forward", out, "(logits, cache)")
+        assert_tensor_matches(out[0], reference_mlp(params, x), name="mlp_forward", case=case, what="logits",
+                              **_tol(dtype))
     print("OK: mlp_forward matches the torch network")
 
 
 def check_mlp_backward(mlp_forward: Callable, mlp_backward: Callable, *, devices=None, dtypes=None) -> None:
     """Every gradient of ``mlp_backward`` equals autograd's, with a random upstream gradient."""
     count = 0
-    for device, dtype in _grid(devices, dtypes):
+    for device, dtype in grid(devices, dtypes):
         params, x = random_params(device, dtype), _inputs(device, dtype, 2)
         leaves = {k: v.clone().requires_grad_(True) for k, v in params.items()}
         logits = reference_mlp(leaves, x)
-        g = torch.randn(logits.shape, generator=torch.Generator().manual_seed(3), dtype=torch.float64).to(device, dtype)
+        g = torch.randn(logits.shape, generator=_generator(3), dtype=torch.float64).to(device, dtype)
         expected = dict(zip(PARAM_NAMES, vjp(logits, [leaves[k] for k in PARAM_NAMES], g)))
         case = Case("6 random images, random upstream gradient", (x,))
-        (_, cache), _ = watched_call(mlp_forward, (params, x), name="mlp_forward", where=case.describe(),
-                                     forbidden=SCRATCH_FORBIDDEN)
-        grads, _ = watched_call(mlp_backward, (params, cache, g), name="mlp_backward", where=case.describe(),
-                                forbidden=SCRATCH_FORBIDDEN, allow_autograd=False,
-                                arg_names=("params", "cache", "dlogits"))
+        out = watched_call(mlp_forward, (params, x), name="mlp_forward", where=case.describe(),
+                           allowed=ALLOWED["mlp_forward"], arg_names=("params", "x"))
+        _, cache = _pair_or_fail("mlp_forward", out, "(logits, cache)")
+        grads = watched_call(mlp_backward, (params, cache, g), name="mlp_backward", where=case.describe(),
+                             allowed=ALLOWED["mlp_backward"], allow_autograd=False,
+                             arg_names=("params", "cache", "dlogits"))
         if not isinstance(grads, dict) or set(grads) != set(PARAM_NAMES):
-            got = sorted(grads) if isinstance(grads, dict) else type(grads).__name__
+            got = sorted(grads) if isinstance(grads, dict) else type_name(grads)
             raise CheckFailure(f"mlp_backward must return a dict with keys {list(PARAM_NAMES)}; got {got}")
         for key in PARAM_NAMES:
-            assert_tensor_matches(grads[key], expected[key], name=f"mlp_backward grads[{key!r}]", case=case,
-                                  what="gradient", hints=BACKWARD_HINTS, **_tol(dtype))
+            assert_tensor_matches(grads[key], expected[key], name="mlp_backward", case=case,
+                                  what=f"grads[{key!r}]", **_tol(dtype))
             count += 1
     print(f"OK: mlp_backward matches autograd on {count} parameter gradients")
 
 
-BACKWARD_HINTS = []
-
-
 def _ce_cases(device, dtype):
-    g = torch.Generator().manual_seed(4)
+    g = _generator(4)
     for label, n, scale in (("8x10 logits", 8, 3.0), ("1x10 logits", 1, 3.0), ("large logits (+-100..1000)", 6, 400.0)):
         logits = (torch.randn((n, 10), generator=g, dtype=torch.float64) * scale).to(device, dtype)
         y = torch.randint(0, 10, (n,), generator=g).to(device)
@@ -204,172 +210,250 @@ CE_HINTS = {
 def check_cross_entropy(fn: Callable, *, devices=None, dtypes=None) -> None:
     """``fn(logits, y) -> (loss, dlogits)`` against ``F.cross_entropy`` and its autograd gradient."""
     count = 0
-    for device, dtype in _grid(devices, dtypes):
+    for device, dtype in grid(devices, dtypes):
         for case in _ce_cases(device, dtype):
             logits, y = case.args
             leaf = logits.clone().requires_grad_(True)
             loss = F.cross_entropy(leaf, y)
             (dlogits,) = torch.autograd.grad(loss, leaf)
-            out, _ = watched_call(fn, case.args, name="softmax_cross_entropy", where=case.describe(),
-                                  forbidden=LOSS_FORBIDDEN, allow_autograd=False, arg_names=("logits", "y"))
-            if not (isinstance(out, tuple) and len(out) == 2):
-                raise CheckFailure("softmax_cross_entropy must return a pair (loss, dlogits)")
-            assert_tensor_matches(out[0], loss.detach(), name="softmax_cross_entropy loss", case=case,
+            out = watched_call(fn, case.args, name="softmax_cross_entropy", where=case.describe(),
+                               allowed=ALLOWED["softmax_cross_entropy"], allow_autograd=False, arg_names=("logits", "y"))
+            out = _pair_or_fail("softmax_cross_entropy", out, "(loss, dlogits)")
+            assert_tensor_matches(out[0], loss.detach(), name="softmax_cross_entropy", case=case, what="loss",
                                   hints=CE_HINTS["loss"])
-            assert_tensor_matches(out[1], dlogits, name="softmax_cross_entropy dlogits", case=case,
-                                  what="gradient", hints=CE_HINTS["grad"])
+            assert_tensor_matches(out[1], dlogits, name="softmax_cross_entropy", case=case, what="dlogits",
+                                  hints=CE_HINTS["grad"])
             count += 1
     print(f"OK: softmax_cross_entropy matches F.cross_entropy and autograd on {count} cases")
 
 
-class _Probe(nn.Module):
-    """Wraps a model and records (training mode, grad enabled) at every forward."""
+# ----------------------------------------------------------------------------- training loops
+# The model, optimizer and loss function the loops get are built where the student's code
+# runs (side.lib). The verdict comes from what the referee can recompute: the parameters
+# after the epoch, the returned numbers. A pre-hook scales the model's input by 1/2, so a
+# loop that calls model.forward(X) (hooks skipped) gives other numbers than model(X); a
+# BatchNorm (train_one_epoch) or a Dropout (evaluate) makes the mode show in the numbers.
 
-    def __init__(self, inner: nn.Module):
-        super().__init__()
-        self.inner = inner
-        self.calls: list[tuple[bool, bool]] = []
-
-    def forward(self, x):
-        self.calls.append((self.training, torch.is_grad_enabled()))
-        return self.inner(x)
+INPUT_SCALE = 0.5
 
 
-class _RecordingSGD(torch.optim.SGD):
-    """Plain SGD that keeps a copy of every gradient it steps with."""
-
-    def __init__(self, params, lr):
-        super().__init__(params, lr=lr)
-        self.seen: list[list[torch.Tensor]] = []
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        self.seen.append([p.grad.clone() if p.grad is not None else None for g in self.param_groups for p in g["params"]])
-        return super().step(closure)
+def _probe_layers(kind: str) -> list[tuple[str, tuple]]:
+    if kind == "train":
+        return [("torch.nn.Flatten", ()), ("torch.nn.Linear", (784, 64)), ("torch.nn.BatchNorm1d", (64,)),
+                ("torch.nn.ReLU", ()), ("torch.nn.Linear", (64, 10))]
+    return [("torch.nn.Flatten", ()), ("torch.nn.Linear", (784, 32)), ("torch.nn.ReLU", ()),
+            ("torch.nn.Dropout", (0.5,)), ("torch.nn.Linear", (32, 10))]
 
 
-# torch.optim.Optimizer.__init__ wraps the class's `step` in a profiling hook the first time
-# an instance is made. Make one now, at import, so the class is final before the grader's
-# kernel guard snapshots this module (otherwise the guard sees `step` replaced mid-test).
-_RecordingSGD([torch.zeros(1, requires_grad=True)], lr=0.0)
+def _build(lib: Callable, kind: str) -> Any:
+    return lib("torch.nn.Sequential", *[lib(name, *args) for name, args in _probe_layers(kind)])
+
+
+def _local_lib(name: str, *args):
+    from autograder_kernel.library import resolve
+
+    return resolve(name)(*args)
+
+
+def _probe_model(side, kind: str, state: dict, device: str, *, training: bool):
+    """The probe network for ``kind`` on the student's side, with ``state``, on ``device``,
+    in train or eval mode, its input scaled by :data:`INPUT_SCALE` by a pre-hook."""
+    model = _build(side.lib, kind)
+    model.load_state_dict(state)
+    model.to(device)
+    model.train(training)
+    model.register_forward_pre_hook(side.lib("probes.ScaleInput", INPUT_SCALE))
+    return model
+
+
+def _initial_state(kind: str, seed: int) -> dict[str, torch.Tensor]:
+    torch.manual_seed(context.seed(seed))
+    return {k: v.clone() for k, v in _build(_local_lib, kind).state_dict().items()}
 
 
 def _fake_batches(n_batches: int, seed: int, size: int = 16):
-    g = torch.Generator().manual_seed(seed)
+    g = _generator(seed)
     return [(torch.rand((size, 28, 28), generator=g), torch.randint(0, 10, (size,), generator=g)) for _ in range(n_batches)]
 
 
+def _reference_epoch(state, data, device, *, train=True, hooks=True, zero_grad=True, softmax=False):
+    """What one epoch of the right loop (or a known mistake) leaves: (state_dict, batch losses)."""
+    model = _build(_local_lib, "train")
+    model.load_state_dict(state)
+    model.to(device)
+    model.train(train)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    losses = []
+    for X, y in data:
+        X, y = X.to(device), y.to(device)
+        logits = model(X * INPUT_SCALE) if hooks else model(X)
+        if softmax:
+            logits = torch.softmax(logits, dim=1)
+        loss = F.cross_entropy(logits, y)
+        if zero_grad:
+            opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}, losses
+
+
+TRAIN_MISTAKES = (
+    (dict(train=False), "the model ran in eval mode (its BatchNorm used running statistics).\n"
+                        "Hint: call model.train() at the start of train_one_epoch."),
+    (dict(hooks=False), "the model's hooks did not run: you called model.forward(X).\n"
+                        "Hint: call the model itself, model(X): __call__ runs the hooks (and more) around forward."),
+    (dict(zero_grad=False), "the gradients added up over the batches.\n"
+                            "Hint: call optimizer.zero_grad() before loss.backward()."),
+    (dict(softmax=True), "the loss was computed on softmax probabilities.\n"
+                         "Hint: pass the logits to the loss function; cross-entropy applies log-softmax itself."),
+)
+
+
+def _same_state(got: Any, want: dict, rtol=1e-3, atol=1e-5) -> bool:
+    if not isinstance(got, dict) or set(got) != set(want):
+        return False
+    return all(isinstance(got[k], torch.Tensor) and got[k].shape == want[k].shape and got[k].dtype == want[k].dtype
+               and torch.allclose(got[k].to(want[k].device).float(), want[k].float(), rtol=rtol, atol=atol)
+               for k in want)
+
+
 def check_train_one_epoch(train_one_epoch: Callable, *, devices=None) -> None:
-    """One epoch over 3 batches: the optimizer must see each batch's own gradient of the
-    mean cross-entropy of the logits (zero_grad before backward), in train mode, with the
-    batches moved to ``device``; the return value is the mean batch loss."""
+    """One epoch over 3 batches: the parameters after it must be those of one SGD step per
+    batch on that batch's mean cross-entropy of the logits (zero_grad before backward), in
+    train mode, through ``model(X)``, with the batches moved to ``device``; the return value
+    is the mean batch loss."""
+    side = side_of(train_one_epoch)
     for device in default_devices() if devices is None else devices:
         data = _fake_batches(3, seed=5)
-        torch.manual_seed(0)
-        mine = reference_network().to(device)
-        torch.manual_seed(0)
-        model = _Probe(reference_network()).to(device)
-        model.eval()  # a right train_one_epoch switches it back to training mode
-        opt = _RecordingSGD(model.parameters(), lr=0.1)
-        ref_opt = torch.optim.SGD(mine.parameters(), lr=0.1)
-        expected_grads, losses = [], []
-        for X, y in data:
-            ref_opt.zero_grad()
-            loss = F.cross_entropy(mine(X.to(device)), y.to(device))
-            loss.backward()
-            expected_grads.append([p.grad.clone() for p in mine.parameters()])
-            losses.append(loss.item())
-            ref_opt.step()
-        result = train_one_epoch(model, data, nn.CrossEntropyLoss(), opt, device)
-        where = f"train_one_epoch on {device}"
-        if len(opt.seen) != len(data):
-            raise CheckFailure(f"{where}: optimizer.step() was called {len(opt.seen)} times for {len(data)} batches")
-        if not all(training for training, _ in model.calls):
-            raise CheckFailure(f"{where}: the model ran in eval mode.\nHint: call model.train() at the start.")
-        names = [n for n, _ in mine.named_parameters()]
-        for step, (got, want) in enumerate(zip(opt.seen, expected_grads)):
-            for name, g, w in zip(names, got, want):
-                if g is None:
-                    raise CheckFailure(f"{where}: no gradient for {name} at step {step}: did you call loss.backward()?")
-                if not torch.allclose(g, w, rtol=1e-3, atol=1e-5):
-                    summed = torch.stack([e[names.index(name)] for e in expected_grads[: step + 1]]).sum(0)
-                    hint = ""
-                    if step > 0 and torch.allclose(g, summed, rtol=1e-3, atol=1e-5):
-                        hint = ("\nHint: the gradients add up over batches: call optimizer.zero_grad() "
-                                "before loss.backward().")
-                    else:
-                        hint = ("\nHint: the loss must be loss_fn(model(X), y) on the logits (no softmax first), "
-                                "with X and y moved to the device.")
-                    raise CheckFailure(f"{where}: at step {step} the gradient of {name} is not that of batch {step}'s "
-                                       f"loss (largest difference {(g - w).abs().max().item():.3g}).{hint}")
+        state = _initial_state("train", 0)
+        model = _probe_model(side, "train", state, device, training=False)
+        optimizer = side.lib("torch.optim.SGD", model.parameters(), lr=0.1)
+        loss_fn = side.lib("torch.nn.CrossEntropyLoss")
+        where = f"train_one_epoch on {device} (3 batches of 16)"
+        result = watched_call(train_one_epoch, (model, data, loss_fn, optimizer, device), name="train_one_epoch",
+                              where=where, arg_names=("model", "batches", "loss_fn", "optimizer", "device"))
+        got = model.state_dict()
+        want, losses = _reference_epoch(state, data, device)
+        if _same_state(got, state, rtol=0, atol=0):
+            raise CheckFailure(f"{where}: the parameters did not change.\nHint: call loss.backward() and "
+                               f"optimizer.step() for every batch.")
+        if not _same_state(got, want):
+            for variant, message in TRAIN_MISTAKES:
+                if _same_state(got, _reference_epoch(state, data, device, **variant)[0]):
+                    raise CheckFailure(f"{where}: {message}")
+            raise CheckFailure(f"{where}: the parameters after the epoch are not those of one SGD step per batch on "
+                               f"loss_fn(model(X), y).\nHint: for each batch: move X and y to the device, "
+                               f"loss = loss_fn(model(X), y), optimizer.zero_grad(), loss.backward(), optimizer.step().")
         mean = sum(losses) / len(losses)
-        if not isinstance(result, (float, int)) or abs(result - mean) > 1e-3 * max(1.0, abs(mean)):
-            raise CheckFailure(f"{where} returned {result!r}; expected the mean batch loss {mean:.6f} as a float")
+        if type(result) not in (float, int) or abs(result - mean) > 1e-3 * max(1.0, abs(mean)):
+            advice = ""
+            if type(result) in (float, int) and abs(result - sum(losses)) < 1e-3 * max(1.0, abs(sum(losses))):
+                advice = "\nHint: that is the sum of the batch losses: divide by the number of batches."
+            elif isinstance(result, torch.Tensor):
+                advice = "\nHint: return a Python float: loss.item() gives one."
+            raise CheckFailure(f"{where} returned {result!r}; expected the mean batch loss {mean:.6f} as a float.{advice}")
     print("OK: train_one_epoch steps with each batch's own gradient and returns the mean loss")
 
 
-def _dropout_network() -> nn.Sequential:
-    net = reference_network()
-    return nn.Sequential(*list(net)[:3], nn.Dropout(0.5), *list(net)[3:])
+def _reference_eval(state, data, device, *, hooks=True):
+    model = _build(_local_lib, "eval")
+    model.load_state_dict(state)
+    model.to(device).eval()
+    total, correct, seen = 0.0, 0, 0
+    with torch.no_grad():
+        for X, y in data:
+            X, y = X.to(device), y.to(device)
+            logits = model(X * INPUT_SCALE if hooks else X)
+            total += F.cross_entropy(logits, y).item()
+            correct += int((logits.argmax(1) == y).sum())
+            seen += len(y)
+    return total / len(data), correct / seen
 
 
 def check_evaluate(evaluate: Callable, *, devices=None) -> None:
-    """``evaluate`` must run in eval mode without autograd and return (mean loss, accuracy in [0, 1])."""
+    """``evaluate`` must run the model in eval mode (a Dropout shows the difference), through
+    ``model(X)``, without changing the parameters, and return (mean batch loss, accuracy in
+    [0, 1]). Autograd must be off (``torch.no_grad()``): recorded in the student's process, so
+    it can only cost the point, never earn it."""
+    side = side_of(evaluate)
     for device in default_devices() if devices is None else devices:
         data = _fake_batches(4, seed=6, size=25)
-        torch.manual_seed(1)
-        inner = _dropout_network().to(device)
-        with torch.no_grad():
-            inner.eval()
-            logits = [inner(X.to(device)) for X, _ in data]
-            inner.train()
-        ys = [y.to(device) for _, y in data]
-        want_loss = sum(F.cross_entropy(z, y).item() for z, y in zip(logits, ys)) / len(ys)
-        want_acc = sum((z.argmax(1) == y).sum().item() for z, y in zip(logits, ys)) / sum(len(y) for y in ys)
-        model = _Probe(inner)
-        model.train()
-        result = evaluate(model, data, nn.CrossEntropyLoss(), device)
-        where = f"evaluate on {device}"
-        if any(training for training, _ in model.calls):
-            raise CheckFailure(f"{where}: the model ran in training mode (dropout active).\nHint: call model.eval().")
-        if any(grad for _, grad in model.calls):
-            raise CheckFailure(f"{where}: autograd was recording.\nHint: wrap the loop in `with torch.no_grad():`.")
-        if not (isinstance(result, tuple) and len(result) == 2):
-            raise CheckFailure(f"{where} returned {result!r}; expected a pair (mean loss, accuracy)")
+        state = _initial_state("eval", 1)
+        model = _probe_model(side, "eval", state, device, training=True)
+        log = side.lib("probes.ModeLog")
+        model.register_forward_hook(log)
+        where = f"evaluate on {device} (4 batches of 25)"
+        result = watched_call(evaluate, (model, data, side.lib("torch.nn.CrossEntropyLoss"), device), name="evaluate",
+                              where=where, arg_names=("model", "batches", "loss_fn", "device"))
+        if not _same_state(model.state_dict(), {k: v.to(device) for k, v in state.items()}, rtol=0, atol=0):
+            raise CheckFailure(f"{where}: the model's parameters changed.\nHint: evaluate measures; it must not train "
+                               f"(no optimizer step, no backward).")
+        if not (isinstance(result, tuple) and len(result) == 2 and all(type(v) in (float, int) for v in result)):
+            raise CheckFailure(f"{where} returned {result!r}; expected a pair (mean loss, accuracy) of Python floats")
         loss, acc = (float(v) for v in result)
-        if abs(acc - want_acc) > 1e-6:
-            extra = " (a fraction in [0, 1], not a percentage)" if abs(acc - 100 * want_acc) < 1e-4 else ""
-            raise CheckFailure(f"{where}: accuracy {acc}, expected {want_acc}{extra}")
-        if abs(loss - want_loss) > 1e-4 * max(1.0, want_loss):
-            raise CheckFailure(f"{where}: mean loss {loss}, expected {want_loss}")
+        want_loss, want_acc = _reference_eval(state, data, device)
+        calls = log.calls if hasattr(log, "calls") else []
+        if abs(acc - want_acc) > 1e-6 or abs(loss - want_loss) > 1e-4 * max(1.0, want_loss):
+            skip_loss, skip_acc = _reference_eval(state, data, device, hooks=False)
+            if abs(acc - skip_acc) <= 1e-6 and abs(loss - skip_loss) <= 1e-4 * max(1.0, skip_loss):
+                raise CheckFailure(f"{where}: the model's hooks did not run: you called model.forward(X).\n"
+                                   f"Hint: call the model itself, model(X).")
+            if abs(acc - 100 * want_acc) < 1e-4 and abs(loss - want_loss) <= 1e-4 * max(1.0, want_loss):
+                raise CheckFailure(f"{where}: accuracy {acc}, expected {want_acc}: a fraction in [0, 1], not a percentage")
+            mode = " The model ran in training mode (its Dropout was active).\nHint: call model.eval() first." \
+                if any(training for training, _ in calls) else ""
+            raise CheckFailure(f"{where}: returned (loss {loss:.6f}, accuracy {acc:.6f}); expected "
+                               f"({want_loss:.6f}, {want_acc:.6f}).{mode}")
+        if any(grad for _, grad in calls):
+            raise CheckFailure(f"{where}: autograd was recording while the model ran.\n"
+                               f"Hint: wrap the loop in `with torch.no_grad():`.")
     print("OK: evaluate runs in eval mode without autograd and returns (loss, accuracy)")
 
 
 def check_training_reaches(train_one_epoch: Callable, evaluate: Callable, *, threshold: float = 0.8,
                            epochs: int = 2, budget_s: float = 120.0, devices=None) -> None:
-    """Train the reference network with the student's loop on a generated stand-in data set
-    (1500 training, 500 held-out images; the solution reaches about 0.93) and require ``threshold`` held-out accuracy within
-    ``budget_s`` seconds, on every device."""
-    from ..data import batches
+    """Train the chapter's network with the student's loop on a generated stand-in data set
+    (1500 training, 500 held-out images; the solution reaches about 0.93). The referee
+    computes the held-out accuracy itself from the trained parameters, requires ``threshold``
+    within ``budget_s`` seconds on every device, and the student's ``evaluate`` must report
+    the same accuracy."""
     from ..data.standin import make_images
 
-    xs, ys = make_images(2000, seed=11)
+    side = side_of(train_one_epoch)
+    xs, ys = make_images(2000, seed=context.seed(11) % 2**32)
     X = torch.from_numpy(xs).float() / 255.0
     y = torch.from_numpy(ys).long()
+    held_out = [(X[1500 + i:1750 + i], y[1500 + i:1750 + i]) for i in (0, 250)]
     for device in default_devices() if devices is None else devices:
-        torch.manual_seed(0)
-        model = reference_network().to(device)
-        opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-        loss_fn = nn.CrossEntropyLoss()
-        gen = torch.Generator().manual_seed(0)
+        side.manual_seed(context.seed(0) % 2**32)
+        model = side.lib("torch.nn.Sequential", *[side.lib(name, *args) for name, args in (
+            ("torch.nn.Flatten", ()), ("torch.nn.Linear", (784, 512)), ("torch.nn.ReLU", ()),
+            ("torch.nn.Linear", (512, 512)), ("torch.nn.ReLU", ()), ("torch.nn.Linear", (512, 10)))])
+        model.to(device)
+        optimizer = side.lib("torch.optim.SGD", model.parameters(), lr=0.1, momentum=0.9)
+        loss_fn = side.lib("torch.nn.CrossEntropyLoss")
+        gen = _generator(12)
         start = time.perf_counter()
-        for _ in range(epochs):
-            train_one_epoch(model, batches(X[:1500], y[:1500], 64, shuffle=True, generator=gen), loss_fn, opt, device)
-        _, acc = evaluate(model, batches(X[1500:], y[1500:], 250), loss_fn, device)
+        for epoch in range(epochs):
+            order = torch.randperm(1500, generator=gen)
+            batches = [(X[order[i:i + 64]], y[order[i:i + 64]]) for i in range(0, 1500, 64)]
+            watched_call(train_one_epoch, (model, batches, loss_fn, optimizer, device), name="train_one_epoch",
+                         where=f"epoch {epoch + 1} on {device}")
         elapsed = time.perf_counter() - start
-        if float(acc) < threshold:
-            raise CheckFailure(f"after {epochs} epochs on {device} the held-out accuracy is {float(acc):.3f}; "
+        state = {k: v.to("cpu") for k, v in model.state_dict().items()}
+        weights = [(state[f"{i}.weight"], state[f"{i}.bias"]) for i in (1, 3, 5)]
+        with torch.no_grad():
+            acc = float((_forward_with(weights, X[1500:]).argmax(1) == y[1500:]).float().mean())
+        if acc < threshold:
+            raise CheckFailure(f"after {epochs} epochs on {device} the held-out accuracy is {acc:.3f}; "
                                f"expected at least {threshold}")
         if elapsed > budget_s:
             raise CheckFailure(f"training took {elapsed:.0f} s on {device}; the budget is {budget_s:.0f} s")
-        print(f"OK: {epochs} epochs on {device}: held-out accuracy {float(acc):.3f} (>= {threshold}) in {elapsed:.1f} s")
+        result = watched_call(evaluate, (model, held_out, loss_fn, device), name="evaluate",
+                              where=f"the held-out images on {device}")
+        reported = float(result[1]) if isinstance(result, tuple) and len(result) == 2 else None
+        if reported is None or abs(reported - acc) > 1e-6:
+            raise CheckFailure(f"evaluate reports accuracy {reported} on the held-out images on {device}; the "
+                               f"trained parameters give {acc:.6f}")
+        print(f"OK: {epochs} epochs on {device}: held-out accuracy {acc:.3f} (>= {threshold}) in {elapsed:.1f} s")

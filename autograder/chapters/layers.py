@@ -1,8 +1,11 @@
-"""Chapter 6 (layer backprop): layer checks, references, forbidden ops and known-mistake hints.
+"""Chapter 6 (layer backprop): layer checks, references, allowed operators and known-mistake hints.
 
 The checks library works on functions; a layer is an object with state, so this module
 builds layer checks on the library's primitives (``watched_call``, ``assert_tensor_matches``,
-``devices``, ``DTYPES``, ``Case``, ``randn``).
+``grid``, ``Case``, ``randn``). The student's classes may live here (JupyterLab) or in
+their kernel (the referee): every use goes through calls, attribute reads and writes
+that work on both, and objects the checks hand to student code (toy layers) are built
+on the student's side (``side_of(cls).lib``).
 
 The layer contract the assignment states (and these checks enforce):
 
@@ -25,20 +28,17 @@ from typing import Callable, Iterable, Iterator
 
 import torch
 
-from ..checks import DTYPES, Case, CheckFailure, assert_tensor_matches, randn, seed_all, watched_call
+from ..checks import Case, CheckFailure, assert_tensor_matches, randn, seed_all, watched_call
+from ..checks.calls import side_of
 from ..checks.devices import devices as default_devices
+from ..checks.devices import grid
 from ..checks.hints import matches
+from ..checks.ops import LINEAR, basic
 from ..checks.vjp import vjp
-from . import activations
 
-FORBIDDEN = {
-    "Relu": activations.FORBIDDEN["relu"] + ["aten.threshold_backward"],
-    "Sigmoid": activations.FORBIDDEN["sigmoid"] + ["aten.sigmoid_backward"],
-    # A Linear forward legitimately runs aten.mm / aten.addmm; its backward is guarded by
-    # refusing autograd, which is what would give the answer away.
-    "Linear": [],
-    "Flatten": [],
-}
+#: The basic operators; a Linear forward may also run ``addmm`` (``F.linear``). What would
+#: give a backward away, autograd, is refused separately.
+ALLOWED = {"Relu": basic(), "Sigmoid": basic(), "Linear": basic(plus=LINEAR), "Flatten": basic()}
 
 # Messages for mistakes that are broken rules rather than wrong values.
 INPLACE_HINT = (
@@ -187,22 +187,21 @@ def _expected(module: torch.nn.Module, x: torch.Tensor, g_seed: int):
     return y.detach(), g, grads[0], grads[1:]
 
 
-def _run_step(layer, name, x, g, forbidden, where):
-    """forward(x) then backward(g) under watch; checks x and g were not modified."""
-    x_before, g_before = x.detach().clone(), g.clone()
+def _run_step(layer, name, x, g, allowed, where):
+    """forward(x) then backward(g) under watch: x and g must come back unchanged, and x must
+    still be unchanged (where the layer keeps it) after backward."""
+    x_before = x.detach().clone()
     try:
-        y, _ = watched_call(lambda: layer.forward(x), (), name=f"{name}.forward", where=where, forbidden=forbidden)
+        y = watched_call(layer.forward, (x,), name=f"{name}.forward", where=where, allowed=allowed, arg_names=("x",),
+                         inplace_hint=lambda _: INPUT_CHANGED_HINT)
     except RuntimeError as err:
         if "view size is not compatible" in str(err):
             raise CheckFailure(f"{name}.forward raised on {where}: {err}\nHint: {VIEW_HINT}") from None
         raise
-    if not _unchanged(x_before, x):
-        raise CheckFailure(f"{name}.forward modified its input x on {where}.\nHint: {INPUT_CHANGED_HINT}")
-    dx, _ = watched_call(lambda: layer.backward(g), (), name=f"{name}.backward", where=where,
-                         forbidden=forbidden, allow_autograd=False)
-    if not _unchanged(g_before, g):
-        raise CheckFailure(f"{name}.backward modified its argument dout in place on {where}.\nHint: {INPLACE_HINT}")
-    if not _unchanged(x_before, x):
+    dx = watched_call(layer.backward, (g,), name=f"{name}.backward", where=where, allowed=allowed,
+                      allow_autograd=False, arg_names=("dout",), inplace_hint=lambda _: INPLACE_HINT)
+    kept = side_of(layer).fetch(x)
+    if not _unchanged(x_before, kept):
         raise CheckFailure(f"{name}.backward modified the forward input x in place on {where}.\nHint: {INPUT_CHANGED_HINT}")
     return y, dx
 
@@ -211,7 +210,10 @@ def _grad_attr(layer, name, pname, where):
     attr = f"grad_{pname}"
     if not hasattr(layer, attr):
         raise CheckFailure(f"{name} has no attribute `{attr}` after backward on {where}.\nHint: {MISSING_GRAD_HINT}")
-    return getattr(layer, attr)
+    value = getattr(layer, attr)
+    if value is None:
+        raise CheckFailure(f"{name}.{attr} is still None after backward on {where}.\nHint: {MISSING_GRAD_HINT}")
+    return value
 
 
 def check_layer(
@@ -220,7 +222,7 @@ def check_layer(
     *,
     name: str,
     cases: Callable[[str, torch.dtype], Iterable[Case]],
-    forbidden: Iterable[str] = (),
+    allowed: frozenset[str] | None = None,
     hints: dict | None = None,
     devices: Iterable[str] | None = None,
     dtypes: Iterable[torch.dtype] | None = None,
@@ -240,60 +242,56 @@ def check_layer(
     ``vary_batch``: x0 has one more row than x (layers that take a batch: Linear, Flatten).
     """
     hints = hints or {}
-    forbidden = list(forbidden)
     seed_all(0)
     count = 0
-    for device in default_devices() if devices is None else devices:
-        for dtype in DTYPES if dtypes is None else dtypes:
-            for i, case in enumerate(cases(device, dtype)):
-                where = case.describe()
-                x = case.x
-                module = make_reference(**case.kwargs).to(device=device, dtype=dtype)
-                y_ref, g, dx_ref, pgrads_ref = _expected(module, x, 1000 + i)
-                layer = make_layer(**case.kwargs)
-                params = _copy_params(layer, module)
-                hint_case = Case(case.label, (x, g, *[p.detach() for _, p in params]), case.kwargs)
+    for device, dtype in grid(devices, dtypes):
+        for i, case in enumerate(cases(device, dtype)):
+            where = case.describe()
+            x = case.x
+            module = make_reference(**case.kwargs).to(device=device, dtype=dtype)
+            y_ref, g, dx_ref, pgrads_ref = _expected(module, x, 1000 + i)
+            layer = make_layer(**case.kwargs)
+            params = _copy_params(layer, module)
+            hint_case = Case(case.label, (x, g, *[p.detach() for _, p in params]), case.kwargs)
 
-                def compare(got, expected, what):
-                    assert_tensor_matches(got, expected, name=f"{name}.{'forward' if what == 'output' else 'backward'}",
-                                          case=hint_case, hints=hints.get(what, ()), rtol=rtol, atol=atol,
-                                          what=what if what != "dx" else "gradient dx")
+            def compare(got, expected, what):
+                assert_tensor_matches(got, expected, name=f"{name}.{'forward' if what == 'output' else 'backward'}",
+                                      case=hint_case, hints=hints.get(what, ()), rtol=rtol, atol=atol,
+                                      what=what if what != "dx" else "gradient dx")
 
-                y, dx = _run_step(layer, name, x, g, forbidden, where)
-                compare(y, y_ref, "output")
-                compare(dx, dx_ref, "dx")
-                for (pname, _), expected in zip(params, pgrads_ref):
-                    compare(_grad_attr(layer, name, pname, where), expected, f"grad_{pname}")
+            y, dx = _run_step(layer, name, x, g, allowed, where)
+            compare(y, y_ref, "output")
+            compare(dx, dx_ref, "dx")
+            for (pname, _), expected in zip(params, pgrads_ref):
+                compare(_grad_attr(layer, name, pname, where), expected, f"grad_{pname}")
 
-                # Second forward: a layer that saw x0 first must still give x's gradients.
-                x0 = _other_input(x, vary_batch, 2000 + i)
-                layer = make_layer(**case.kwargs)
-                _copy_params(layer, module)
-                x0_before = x0.clone()
-                watched_call(lambda: layer.forward(x0), (), name=f"{name}.forward", where=where, forbidden=forbidden)
-                if not _unchanged(x0_before, x0):
-                    raise CheckFailure(f"{name}.forward modified its input x on {where}.\nHint: {INPUT_CHANGED_HINT}")
+            # Second forward: a layer that saw x0 first must still give x's gradients.
+            x0 = _other_input(x, vary_batch, 2000 + i)
+            layer = make_layer(**case.kwargs)
+            _copy_params(layer, module)
+            watched_call(layer.forward, (x0,), name=f"{name}.forward", where=where, allowed=allowed,
+                         arg_names=("x",), inplace_hint=lambda _: INPUT_CHANGED_HINT)
+            try:
+                _, dx = _run_step(layer, name, x, g, allowed, where)
+            except CheckFailure:
+                raise
+            except Exception as err:  # noqa: BLE001 - the student's error, explained
+                raise CheckFailure(
+                    f"{name}: forward(x0), forward(x), backward(dout) raised {type(err).__name__}: {err} "
+                    f"on {where}.\nHint: {STALE_HINT}"
+                ) from None
+            got = [dx] + [_grad_attr(layer, name, pname, where) for pname, _ in params]
+            for what, a, b in zip(["dx"] + [f"grad_{p}" for p, _ in params], got, [dx_ref, *pgrads_ref]):
                 try:
-                    _, dx = _run_step(layer, name, x, g, forbidden, where)
-                except CheckFailure:
-                    raise
-                except Exception as err:
+                    compare(a, b, what)
+                except CheckFailure as err:
                     raise CheckFailure(
-                        f"{name}: forward(x0), forward(x), backward(dout) raised {type(err).__name__}: {err} "
-                        f"on {where}.\nHint: {STALE_HINT}"
+                        f"{name}: forward(x0), forward(x), backward(dout) gave a wrong {what} on {where}, "
+                        f"although one forward then backward was right.\nHint: {STALE_HINT}\n(details: {err})"
                     ) from None
-                got = [dx] + [_grad_attr(layer, name, pname, where) for pname, _ in params]
-                for what, a, b in zip(["dx"] + [f"grad_{p}" for p, _ in params], got, [dx_ref, *pgrads_ref]):
-                    try:
-                        compare(a, b, what)
-                    except CheckFailure as err:
-                        raise CheckFailure(
-                            f"{name}: forward(x0), forward(x), backward(dout) gave a wrong {what} on {where}, "
-                            f"although one forward then backward was right.\nHint: {STALE_HINT}\n(details: {err})"
-                        ) from None
-                count += 1
+            count += 1
     used = ", ".join(default_devices() if devices is None else devices)
-    used_dtypes = ", ".join(str(d).replace("torch.", "") for d in (DTYPES if dtypes is None else dtypes))
+    used_dtypes = ", ".join(sorted({str(d).replace("torch.", "") for _, d in grid(devices, dtypes)}))
     print(f"OK: {name} forward and backward match autograd on {count} cases ({used}; {used_dtypes})")
 
 
@@ -327,32 +325,33 @@ def check_linear_init(Linear, *, devices: Iterable[str] | None = None, dtypes: I
     standard deviation bound/sqrt(3), mean near 0.
     """
     seed_all(0)
+    side = side_of(Linear)
     fan_in, fan_out = 400, 300
-    for device in default_devices() if devices is None else devices:
-        for dtype in DTYPES if dtypes is None else dtypes:
-            layer = Linear(fan_in, fan_out, device=device, dtype=dtype)
-            where = f"Linear({fan_in}, {fan_out}, device={device!r}, dtype={dtype})"
-            for pname, shape in (("weight", (fan_out, fan_in)), ("bias", (fan_out,))):
-                value = getattr(layer, pname, None)
-                if not isinstance(value, torch.Tensor):
-                    raise CheckFailure(f"{where}.{pname} is {type(value).__name__}; expected a tensor of shape {shape}.")
-                if tuple(value.shape) != shape:
-                    advice = (" torch's layout is weight (out_features, in_features), y = x @ weight.T + bias."
-                              if pname == "weight" and tuple(value.shape) == shape[::-1] else "")
-                    raise CheckFailure(f"{where}.{pname} has shape {tuple(value.shape)}; expected {shape}.\nHint:{advice or ' check the shape.'}")
-                if value.device.type != torch.device(device).type or value.dtype != dtype:
-                    raise CheckFailure(
-                        f"{where}.{pname} is on {value.device} with dtype {value.dtype}; expected {device}, {dtype}.\n"
-                        f"Hint: create it with torch.empty(..., device=device, dtype=dtype) and fill it."
-                    )
-                _check_uniform(value.detach().double().cpu(), 1 / math.sqrt(fan_in), f"{where}.{pname}", fan_in, fan_out)
+    for device, dtype in grid(devices, dtypes):
+        layer = Linear(fan_in, fan_out, device=device, dtype=dtype)
+        where = f"Linear({fan_in}, {fan_out}, device={device!r}, dtype={dtype})"
+        for pname, shape in (("weight", (fan_out, fan_in)), ("bias", (fan_out,))):
+            value = getattr(layer, pname, None)
+            if not isinstance(value, torch.Tensor):
+                raise CheckFailure(f"{where}.{pname} is {type(value).__name__}; expected a tensor of shape {shape}.")
+            if tuple(value.shape) != shape:
+                advice = (" torch's layout is weight (out_features, in_features), y = x @ weight.T + bias."
+                          if pname == "weight" and tuple(value.shape) == shape[::-1] else "")
+                raise CheckFailure(f"{where}.{pname} has shape {tuple(value.shape)}; expected {shape}.\nHint:{advice or ' check the shape.'}")
+            if value.device.type != torch.device(device).type or value.dtype != dtype:
+                raise CheckFailure(
+                    f"{where}.{pname} is on {value.device} with dtype {value.dtype}; expected {device}, {dtype}.\n"
+                    f"Hint: create it with torch.empty(..., device=device, dtype=dtype) and fill it."
+                )
+            _check_uniform(value.detach().double().cpu(), 1 / math.sqrt(fan_in), f"{where}.{pname}", fan_in, fan_out)
     default = Linear(3, 2)
-    if default.weight.dtype != torch.get_default_dtype() or default.weight.device.type != "cpu":
-        raise CheckFailure(f"Linear(3, 2).weight is {default.weight.dtype} on {default.weight.device}; "
-                           f"expected torch's default dtype {torch.get_default_dtype()} on cpu.")
-    torch.manual_seed(123)
+    default_weight, default_dtype = default.weight, side.default_dtype()
+    if default_weight.dtype != default_dtype or default_weight.device.type != "cpu":
+        raise CheckFailure(f"Linear(3, 2).weight is {default_weight.dtype} on {default_weight.device}; "
+                           f"expected torch's default dtype {default_dtype} on cpu.")
+    side.manual_seed(123)
     a = Linear(5, 4)
-    torch.manual_seed(123)
+    side.manual_seed(123)
     b = Linear(5, 4)
     if not (torch.equal(a.weight, b.weight) and torch.equal(a.bias, b.bias)):
         raise CheckFailure("Linear(5, 4) gives different values after the same torch.manual_seed(123).\n"
@@ -386,51 +385,57 @@ def _check_uniform(v: torch.Tensor, bound: float, where: str, fan_in: int, fan_o
 
 # --------------------------------------------------------------------------- Sequential
 
-class _Affine:
-    """A toy layer for testing containers: y = a * x + b, logging each call."""
-
-    def __init__(self, a: float, b: float, tag: int, log: list):
-        self.a, self.b, self.tag, self.log = a, b, tag, log
-
-    def forward(self, x):
-        self.log.append(("forward", self.tag))
-        return self.a * x + self.b
-
-    def backward(self, dout):
-        self.log.append(("backward", self.tag))
-        return self.a * dout
+#: The toy layers of :func:`check_sequential`: forward x -> a x + b, backward d -> a d + b.
+TOY_LAYERS = ((2.0, 1.0), (-3.0, 0.5), (0.5, -2.0))
 
 
 def check_sequential(Sequential, *, devices: Iterable[str] | None = None) -> None:
     """``Sequential(*layers)`` runs forward in order, backward in reverse, returns dx.
 
-    Uses toy layers y = a x + b (order matters for forward: the offsets do not commute).
+    Uses toy layers (built where the student's code runs) whose forward is x -> a x + b and
+    whose backward is d -> a d + b: distinct offsets make any other order, a missing call
+    or a repeated one give other numbers.
     """
+    side = side_of(Sequential)
     for device in default_devices() if devices is None else devices:
-        log: list = []
-        layers = [_Affine(2.0, 1.0, 0, log), _Affine(-3.0, 0.5, 1, log), _Affine(0.5, -2.0, 2, log)]
+        layers = [side.lib("probes.ToyAffine", a, b) for a, b in TOY_LAYERS]
         model = Sequential(*layers)
         x = torch.tensor([[0.0, 1.0], [2.0, -1.0]], device=device, dtype=torch.float64)
         g = torch.tensor([[1.0, -2.0], [0.5, 3.0]], device=device, dtype=torch.float64)
-        where = f"{device}, three toy layers y = a*x + b"
-        y, _ = watched_call(model.forward, (x,), name="Sequential.forward", where=where, arg_names=("x",))
+        where = f"{device}, three toy layers (forward x -> a*x + b, backward d -> a*d + b)"
+        case = Case("three toy layers", (x,))
+        y = watched_call(model.forward, (x,), name="Sequential.forward", where=where, arg_names=("x",))
         expected = x
-        for layer in layers:
-            expected = layer.a * expected + layer.b
-        if log != [("forward", 0), ("forward", 1), ("forward", 2)]:
-            raise CheckFailure(f"Sequential.forward called the layers as {log} on {where}; expected "
-                               f"forward of layer 0, 1, 2 once each, in that order.")
-        assert_tensor_matches(y, expected, name="Sequential.forward", case=Case("three toy layers", (x,)))
-        log.clear()
-        dx, _ = watched_call(model.backward, (g,), name="Sequential.backward", where=where, allow_autograd=False,
-                             arg_names=("dout",))
-        if log != [("backward", 2), ("backward", 1), ("backward", 0)]:
-            raise CheckFailure(f"Sequential.backward called the layers as {log} on {where}; expected backward "
-                               f"of layer 2, 1, 0 once each: the chain rule runs from the output back to the input, "
-                               f"each layer's dx being the previous layer's dout.")
-        assert_tensor_matches(dx, g * (2.0 * -3.0 * 0.5), name="Sequential.backward", case=Case("three toy layers", (g,)),
+        for a, b in TOY_LAYERS:
+            expected = a * expected + b
+        _order_hint(y, x, expected, "forward", "forward of layer 0, then 1, then 2")
+        assert_tensor_matches(y, expected, name="Sequential.forward", case=case)
+        dx = watched_call(model.backward, (g,), name="Sequential.backward", where=where, allow_autograd=False,
+                          arg_names=("dout",))
+        expected = g
+        for a, b in reversed(TOY_LAYERS):
+            expected = a * expected + b
+        _order_hint(dx, g, expected, "backward", "backward of layer 2, then 1, then 0: the chain rule runs from the "
+                                                 "output back to the input, each layer's dx being the previous one's dout")
+        assert_tensor_matches(dx, expected, name="Sequential.backward", case=Case("three toy layers", (g,)),
                               what="gradient dx")
     print("OK: Sequential runs forward in order and backward in reverse")
+
+
+def _order_hint(got, start, expected, method, right) -> None:
+    """Raise a hint naming the order the layers ran in, when ``got`` matches another order."""
+    import itertools
+
+    if not isinstance(got, torch.Tensor) or got.shape != start.shape:
+        return
+    for order in itertools.permutations(range(len(TOY_LAYERS))):
+        value = start
+        for i in order:
+            a, b = TOY_LAYERS[i]
+            value = a * value + b
+        if torch.allclose(got, value) and not torch.allclose(value, expected):
+            raise CheckFailure(f"Sequential.{method} ran the layers' {method} in the order {list(order)} "
+                               f"(toy layers); expected {right}.")
 
 
 def mlp_reference() -> torch.nn.Sequential:
@@ -445,30 +450,29 @@ def check_mlp(Sequential, Flatten, Linear, Relu, Sigmoid, *, devices: Iterable[s
     gradient as the same ``nn.Sequential`` (weights copied), on (N, 1, 28, 28) images, on
     each of ``steps`` batches in a row (as in training: forward, backward, next batch)."""
     seed_all(0)
-    for device in default_devices() if devices is None else devices:
-        for dtype in DTYPES if dtypes is None else dtypes:
-            reference = mlp_reference().to(device=device, dtype=dtype)
-            kinds = {torch.nn.Flatten: lambda m: Flatten(),
-                     torch.nn.Linear: lambda m: Linear(m.in_features, m.out_features, device=device, dtype=dtype),
-                     torch.nn.ReLU: lambda m: Relu(), torch.nn.Sigmoid: lambda m: Sigmoid()}
-            layers = []
-            for m in reference:
-                layer = kinds[type(m)](m)
-                _copy_params(layer, m)
-                layers.append(layer)
-            model = Sequential(*layers)
-            for step in range(steps):
-                x = randn((4 + step, 1, 28, 28), dtype, device, 300 + step, scale=1.0)
-                case = Case(f"MLP {' -> '.join(type(m).__name__ for m in reference)}, batch {step + 1}", (x,))
-                where = case.describe()
-                y_ref, g, dx_ref, grads_ref = _expected(reference, x, 400 + step)
-                y, dx = _run_step(model, "Sequential", x, g, [], where)
-                assert_tensor_matches(y, y_ref, name="MLP forward", case=case)
-                assert_tensor_matches(dx, dx_ref, name="MLP backward", case=case, what="gradient dx")
-                named = list(reference.named_parameters())
-                for (pname, _), expected in zip(named, grads_ref):
-                    index, attr = pname.split(".")
-                    got = _grad_attr(layers[int(index)], f"layer {index} (Linear)", attr, where)
-                    assert_tensor_matches(got, expected, name=f"layer {index} (Linear) grad_{attr}", case=case,
-                                          what=f"grad_{attr}")
+    for device, dtype in grid(devices, dtypes):
+        reference = mlp_reference().to(device=device, dtype=dtype)
+        kinds = {torch.nn.Flatten: lambda m: Flatten(),
+                 torch.nn.Linear: lambda m: Linear(m.in_features, m.out_features, device=device, dtype=dtype),
+                 torch.nn.ReLU: lambda m: Relu(), torch.nn.Sigmoid: lambda m: Sigmoid()}
+        layers = []
+        for m in reference:
+            layer = kinds[type(m)](m)
+            _copy_params(layer, m)
+            layers.append(layer)
+        model = Sequential(*layers)
+        for step in range(steps):
+            x = randn((4 + step, 1, 28, 28), dtype, device, 300 + step, scale=1.0)
+            case = Case(f"MLP {' -> '.join(type(m).__name__ for m in reference)}, batch {step + 1}", (x,))
+            where = case.describe()
+            y_ref, g, dx_ref, grads_ref = _expected(reference, x, 400 + step)
+            y, dx = _run_step(model, "Sequential", x, g, None, where)
+            assert_tensor_matches(y, y_ref, name="MLP forward", case=case)
+            assert_tensor_matches(dx, dx_ref, name="MLP backward", case=case, what="gradient dx")
+            named = list(reference.named_parameters())
+            for (pname, _), expected in zip(named, grads_ref):
+                index, attr = pname.split(".")
+                got = _grad_attr(layers[int(index)], f"layer {index} (Linear)", attr, where)
+                assert_tensor_matches(got, expected, name=f"layer {index} (Linear) grad_{attr}", case=case,
+                                      what=f"grad_{attr}")
     print("OK: your layers in a Sequential match nn.Sequential's output and every gradient")

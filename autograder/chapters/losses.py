@@ -1,4 +1,4 @@
-"""Chapter 5 (NLL and cross-entropy): references, cases, forbidden ops, hints, error checks.
+"""Chapter 5 (NLL and cross-entropy): references, cases, allowed operators, hints, error checks.
 
 The student writes, with the signature of ``torch.nn.functional``::
 
@@ -19,7 +19,8 @@ import torch
 import torch.nn.functional as F
 
 from ..checks.cases import Case, randn
-from ..checks.guard import CheckFailure, watched_call
+from ..checks.calls import CheckFailure, watched_call
+from ..checks.ops import basic
 from ..checks.hints import matches
 from ..checks.vjp import vjp
 
@@ -151,20 +152,10 @@ def cases(*families: Callable, log_probs: bool) -> Callable[[str, torch.dtype], 
     return source
 
 
-# ---------------------------------------------------------------- forbidden shortcuts
-_NLL_OPS = ["aten.nll_loss", "aten.nll_loss_forward", "aten.nll_loss2d_forward", "aten.nll_loss_nd",
-            "aten.cross_entropy_loss", "aten.multi_margin_loss", "aten.multilabel_margin_loss_forward"]
-_NLL_BACKWARD_OPS = ["aten.nll_loss_backward", "aten.nll_loss2d_backward"]
-_SOFTMAX_OPS = ["aten._log_softmax", "aten.log_softmax", "aten._softmax", "aten.softmax",
-                "aten.special_log_softmax", "aten.special_softmax", "aten.logsumexp"]
-_SOFTMAX_BACKWARD_OPS = ["aten._log_softmax_backward_data", "aten._softmax_backward_data"]
-
-FORBIDDEN = {
-    "nll_loss": _NLL_OPS + _NLL_BACKWARD_OPS,
-    "nll_loss_backward": _NLL_OPS + _NLL_BACKWARD_OPS,
-    "cross_entropy": _NLL_OPS + _NLL_BACKWARD_OPS + _SOFTMAX_OPS + _SOFTMAX_BACKWARD_OPS,
-    "cross_entropy_backward": _NLL_OPS + _NLL_BACKWARD_OPS + _SOFTMAX_OPS + _SOFTMAX_BACKWARD_OPS,
-}
+# ---------------------------------------------------------------- allowed operators
+#: The basic operators only: torch's nll_loss and cross_entropy kernels, its softmax and
+#: log_softmax, logsumexp and their backward are not basic.
+ALLOWED = {name: basic() for name in ("nll_loss", "nll_loss_backward", "cross_entropy", "cross_entropy_backward")}
 
 # ---------------------------------------------------------------- hints (known mistakes)
 
@@ -368,7 +359,7 @@ def check_raises_like(fn: Callable, reference: Callable, *, name: str, cases: Ca
 
 
 __all__ = [
-    "FORBIDDEN", "HINTS", "REDUCTIONS", "cases", "check_raises_like", "cross_entropy_reference", "error_cases",
+    "ALLOWED", "HINTS", "REDUCTIONS", "cases", "check_raises_like", "cross_entropy_reference", "error_cases",
     "extreme_logit_cases", "ignored_loss_cases", "loss_backward_args", "nll_loss_reference", "plain_loss_cases",
     "weighted_ignored_loss_cases", "weighted_loss_cases",
 ]

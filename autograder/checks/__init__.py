@@ -1,21 +1,27 @@
-"""The checks library: what every test cell calls (depends only on torch and numpy).
+"""The checks library: what every test cell calls (torch and numpy; safetensors for the grader).
 
 Typical use in a test cell::
 
     from autograder.checks import check_forward
-    check_forward(sigmoid, torch.sigmoid, forbidden=["aten.sigmoid"])
+    check_forward(sigmoid, torch.sigmoid, allowed=ch.ALLOWED["sigmoid"])
+
+The same call works on a function defined in this process (JupyterLab) and on a handle
+on a function in the student's sandboxed kernel (the grader's referee).
 """
 from .api import check_backward, check_derivative, check_forward, check_raises, default_backward_args, seed_all
-from .cases import DTYPES, EXTREME_VALUES, Case, dim_cases, elementwise_cases, extreme_tensor, randn, shaped_tensors
+from .calls import CheckFailure, LocalSide, RemoteSide, display_name, is_a, side_of, type_name, watched_call
+from .cases import (DTYPES, EXTREME_VALUES, Case, dim_cases, elementwise_cases, extreme_tensor, randn,
+                    random_extreme_tensor, shaped_tensors)
 from .compare import TOLERANCES, assert_tensor_matches, tolerance
-from .devices import available_devices, devices
-from .guard import CheckFailure, watched_call
+from .devices import available_devices, devices, grid
 from .hints import Mismatch, matches, nonfinite_from_overflow, wrong_dim
+from .ops import BASIC, basic
 from .vjp import vjp
 
 __all__ = [
-    "Case", "CheckFailure", "DTYPES", "EXTREME_VALUES", "Mismatch", "TOLERANCES",
-    "assert_tensor_matches", "available_devices", "check_backward", "check_derivative", "check_forward", "check_raises",
-    "default_backward_args", "devices", "dim_cases", "elementwise_cases", "extreme_tensor", "matches",
-    "nonfinite_from_overflow", "randn", "wrong_dim", "seed_all", "shaped_tensors", "tolerance", "vjp", "watched_call",
+    "BASIC", "Case", "CheckFailure", "DTYPES", "EXTREME_VALUES", "LocalSide", "Mismatch", "RemoteSide", "TOLERANCES",
+    "assert_tensor_matches", "available_devices", "basic", "check_backward", "check_derivative", "check_forward",
+    "check_raises", "default_backward_args", "devices", "dim_cases", "display_name", "elementwise_cases",
+    "extreme_tensor", "grid", "is_a", "matches", "nonfinite_from_overflow", "randn", "random_extreme_tensor",
+    "seed_all", "shaped_tensors", "side_of", "tolerance", "type_name", "vjp", "watched_call", "wrong_dim",
 ]

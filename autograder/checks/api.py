@@ -4,6 +4,11 @@ Each check runs the student's function and the torch reference on every device
 (:func:`~autograder.checks.devices.devices`), in float32 and float64, over a family of
 cases, and raises :class:`CheckFailure` with an actionable message on the first
 difference. On success it prints one line to stdout and nothing to stderr.
+
+The student's function may be a local callable (JupyterLab) or a handle on a function in
+the student's kernel (the referee): :func:`~autograder.checks.calls.watched_call` calls
+either. ``allowed`` names the aten operators the function may run
+(:mod:`autograder.checks.ops`); None allows any.
 """
 from __future__ import annotations
 
@@ -14,10 +19,11 @@ from typing import Callable, Iterable
 import numpy as np
 import torch
 
+from .calls import CheckFailure, display_name, watched_call
 from .cases import DTYPES, Case, elementwise_cases, randn
 from .compare import assert_tensor_matches
 from .devices import devices as default_devices
-from .guard import CheckFailure, watched_call
+from .devices import grid
 from .hints import Hint
 from .vjp import vjp
 
@@ -33,9 +39,8 @@ def seed_all(seed: int = 0) -> None:
 
 
 def _grid(devices: Iterable[str] | None, dtypes: Iterable[torch.dtype] | None, cases: CaseSource):
-    for device in default_devices() if devices is None else devices:
-        for dtype in DTYPES if dtypes is None else dtypes:
-            yield from cases(device, dtype)
+    for device, dtype in grid(devices, dtypes):
+        yield from cases(device, dtype)
 
 
 def _reference(fn: Callable, args: tuple, kwargs: dict):
@@ -56,7 +61,7 @@ def check_forward(
     *,
     name: str | None = None,
     cases: CaseSource = elementwise_cases,
-    forbidden: Iterable[str] = (),
+    allowed: frozenset[str] | None = None,
     hints: Iterable[Hint] = (),
     rtol: float | None = None,
     atol: float | None = None,
@@ -66,17 +71,16 @@ def check_forward(
 ) -> None:
     """Check ``fn(*case.args, **case.kwargs)`` equals ``reference(...)`` on every case.
 
-    ``forbidden``: aten op names (``"aten.sigmoid"``) ``fn`` must not run. Returns None:
+    ``allowed``: the aten operators ``fn`` may run (None: any). Returns None:
     a test cell's last value is read by nbgrader as partial credit, so checks return nothing.
     """
-    name = name or getattr(fn, "__name__", "function")
+    name = name or display_name(fn)
     seed_all(0)
     count = 0
     for case in _grid(devices, dtypes, cases):
         expected = _reference(reference, case.args, case.kwargs)
-        got, _ = watched_call(
-            fn, case.args, case.kwargs, name=name, where=case.describe(), forbidden=forbidden, arg_names=arg_names
-        )
+        got = watched_call(fn, case.args, case.kwargs, name=name, where=case.describe(), allowed=allowed,
+                           arg_names=arg_names)
         assert_tensor_matches(got, expected, name=name, case=case, hints=hints, rtol=rtol, atol=atol)
         count += 1
     _report(name, "matches torch", count, devices, dtypes)
@@ -105,7 +109,7 @@ def check_derivative(
     name: str | None = None,
     expected_derivative: Callable | None = None,
     cases: CaseSource = elementwise_cases,
-    forbidden: Iterable[str] = (),
+    allowed: frozenset[str] | None = None,
     hints: Iterable[Hint] = (),
     rtol: float | None = None,
     atol: float | None = None,
@@ -117,7 +121,7 @@ def check_derivative(
     ``expected_derivative(x)`` replaces autograd where torch has no derivative (the step
     function). Autograd inside ``fn`` is refused.
     """
-    name = name or getattr(fn, "__name__", "derivative")
+    name = name or display_name(fn, "derivative")
     seed_all(0)
     count = 0
     for case in _grid(devices, dtypes, cases):
@@ -125,10 +129,8 @@ def check_derivative(
             expected = _reference(expected_derivative, case.args, case.kwargs)
         else:
             _, _, expected = _autograd_vjp(reference, case, 0, random_upstream=False)
-        got, _ = watched_call(
-            fn, case.args, case.kwargs, name=name, where=case.describe(), forbidden=forbidden, allow_autograd=False,
-            arg_names=("x",),
-        )
+        got = watched_call(fn, case.args, case.kwargs, name=name, where=case.describe(), allowed=allowed,
+                           allow_autograd=False, arg_names=("x",))
         assert_tensor_matches(got, expected, name=name, case=case, hints=hints, rtol=rtol, atol=atol, what="derivative")
         count += 1
     _report(name, "matches autograd", count, devices, dtypes)
@@ -146,7 +148,7 @@ def check_backward(
     name: str | None = None,
     backward_args: Callable = default_backward_args,
     cases: CaseSource = elementwise_cases,
-    forbidden: Iterable[str] = (),
+    allowed: frozenset[str] | None = None,
     hints: Iterable[Hint] = (),
     rtol: float | None = None,
     atol: float | None = None,
@@ -161,16 +163,14 @@ def check_backward(
     student's ``fn``; by default ``fn(x, grad_out, **case.kwargs)``. Neither ``x``, ``y``
     nor ``g`` may be modified, and autograd is refused inside ``fn``.
     """
-    name = name or getattr(fn, "__name__", "backward")
+    name = name or display_name(fn, "backward")
     seed_all(0)
     count = 0
     for i, case in enumerate(_grid(devices, dtypes, cases)):
         y, g, expected = _autograd_vjp(reference, case, 1000 + i, random_upstream=True)
         args, kwargs, arg_names = backward_args(case, y, g)
-        got, _ = watched_call(
-            fn, args, kwargs, name=name, where=case.describe(), forbidden=forbidden, allow_autograd=False,
-            arg_names=arg_names,
-        )
+        got = watched_call(fn, args, kwargs, name=name, where=case.describe(), allowed=allowed, allow_autograd=False,
+                           arg_names=arg_names)
         mismatch_case = Case(case.label, (case.args[0], *args), case.kwargs)
         assert_tensor_matches(
             got, expected, name=name, case=mismatch_case, hints=hints, rtol=rtol, atol=atol, what="gradient"
@@ -196,7 +196,7 @@ def check_raises(
     demand an error torch itself does not raise). ``advice`` is added to failure messages.
     Forbidden-op and autograd rules do not apply here; inputs must still stay unmodified.
     """
-    name = name or getattr(fn, "__name__", "function")
+    name = name or display_name(fn)
     wanted = exc_type.__name__
     tip = f"\nHint: {advice}" if advice else ""
     seed_all(0)

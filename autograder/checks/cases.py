@@ -2,8 +2,12 @@
 
 A :class:`Case` is one call: positional tensors plus keyword arguments, and a label
 that says what kind of input it is (``"square 2-d"``, ``"extreme values"``...). The
-generators build fresh tensors on a given device and dtype, seeded, so a failure can
-be reproduced from its message.
+generators build fresh tensors on a given device and dtype. Their seeds go through
+:func:`autograder.checks.context.seed`: in JupyterLab the inputs are the same every run,
+so a failure can be reproduced; when the referee grades, they come from a secret drawn
+for that run, and no code written in advance can know them. The fixed values that teach
+(:data:`EXTREME_VALUES`) stay fixed, and every extreme case also gets values drawn at
+random from the same ranges, so a table of answers for the fixed ones does not pass.
 """
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import torch
+
+from . import context
 
 DTYPES = (torch.float32, torch.float64)
 
@@ -43,10 +49,10 @@ class Case:
 
 
 def generator(device: str, seed: int) -> torch.Generator:
-    """A CPU generator seeded from ``seed`` (tensors are drawn on CPU, then moved)."""
+    """A CPU generator seeded from ``seed`` and the run's secret (tensors are drawn on CPU, then moved)."""
     del device
     gen = torch.Generator()
-    gen.manual_seed(seed)
+    gen.manual_seed(context.seed(seed))
     return gen
 
 
@@ -71,12 +77,22 @@ def extreme_tensor(device: str, dtype: torch.dtype) -> torch.Tensor:
     return torch.tensor(EXTREME_VALUES, dtype=dtype, device=device)
 
 
+def random_extreme_tensor(device: str, dtype: torch.dtype, seed: int, n: int = 16) -> torch.Tensor:
+    """1-d tensor of ``n`` values drawn from +-[80, 1000] (both signs; where float32 ``exp`` overflows)."""
+    gen = generator(device, seed)
+    magnitude = 80.0 + 920.0 * torch.rand((n,), generator=gen, dtype=torch.float64)
+    sign = torch.where(torch.arange(n) % 2 == 0, 1.0, -1.0).to(torch.float64)
+    return (magnitude * sign).to(device=device, dtype=dtype)
+
+
 def elementwise_cases(device: str, dtype: torch.dtype, seed: int = 0, extremes: bool = True) -> Iterator[Case]:
-    """Cases for an element-wise function of one tensor: every shape family, then extremes."""
+    """Cases for an element-wise function of one tensor: every shape family, then extremes
+    (the fixed :data:`EXTREME_VALUES`, then random ones in the same ranges)."""
     for label, x in shaped_tensors(device, dtype, seed):
         yield Case(label, (x,))
     if extremes:
         yield Case("extreme values", (extreme_tensor(device, dtype),))
+        yield Case("random extreme values", (random_extreme_tensor(device, dtype, seed + 90),))
 
 
 def dim_cases(device: str, dtype: torch.dtype, seed: int = 0, max_ndim: int = 4) -> Iterator[Case]:

@@ -5,8 +5,8 @@ from typing import Iterable
 
 import torch
 
+from .calls import CheckFailure, type_name
 from .cases import Case
-from .guard import CheckFailure
 from .hints import DEFAULT_HINTS, Hint, Mismatch
 
 #: Per-dtype tolerances, as torch.testing.assert_close uses by default.
@@ -65,17 +65,20 @@ def assert_tensor_matches(
     """
     where = case.describe()
     if type(got) is not torch.Tensor:
+        kind = type_name(got)
         advice = ""
-        if type(got).__module__.startswith("numpy"):
+        if kind.startswith("numpy"):
             advice = "\nHint: stay in torch: a numpy array cannot live on the GPU and has no autograd."
-        elif isinstance(got, torch.Tensor):
+        elif isinstance(got, torch.Tensor) or kind.endswith("Tensor"):
             advice = "\nHint: return a plain torch.Tensor, not a subclass."
         elif got is None:
             advice = "\nHint: did you forget the `return` statement?"
-        raise CheckFailure(f"{name} returned a {type(got).__name__} on {where}; expected a torch.Tensor as its {what}.{advice}")
+        elif isinstance(got, (tuple, list)):
+            advice = f"\nHint: return the {what} itself, not a {kind} holding it."
+        raise CheckFailure(f"{name} returned a {kind} on {where}; expected a torch.Tensor as its {what}.{advice}")
     if got.device != expected.device:
         raise CheckFailure(
-            f"{name} returned its {what} on device {got.device} for input on {expected.device} ({where}).\n"
+            f"{name} returned its {what} on device {got.device}; expected {expected.device} ({where}).\n"
             f"Hint: create new tensors on the input's device: torch.zeros_like(x), x.new_tensor(...), "
             f"or device=x.device."
         )
@@ -87,11 +90,11 @@ def assert_tensor_matches(
             "use torch.zeros_like(x), x.new_tensor(...) or dtype=x.dtype."
         )
         raise CheckFailure(
-            f"{name} returned dtype {got.dtype} on {where}; expected {expected.dtype}.\nHint: {advice}"
+            f"{name} returned its {what} with dtype {got.dtype} on {where}; expected {expected.dtype}.\nHint: {advice}"
         )
     mismatch = Mismatch(name, case, got.detach(), expected.detach())
     if got.shape != expected.shape:
-        message = f"{name} returned shape {tuple(got.shape)} on {where}; expected {tuple(expected.shape)}."
+        message = f"{name} returned its {what} with shape {tuple(got.shape)} on {where}; expected {tuple(expected.shape)}."
         raise CheckFailure(_with_hints(message, mismatch, hints))
     rtol, atol = tolerance(expected.dtype, rtol, atol)
     g, e = got.detach().double().cpu(), expected.detach().double().cpu()
@@ -109,8 +112,9 @@ def assert_tensor_matches(
     input_there = ""
     if isinstance(x, torch.Tensor) and x.shape == g.shape:
         input_there = f" (input there: {_fmt(x.detach().reshape(-1)[flat])})"
+    values_of = "wrong values" if what == "result" else f"wrong values for {what}"
     message = (
-        f"{name} returned wrong values on {where}:\n"
+        f"{name} returned {values_of} on {where}:\n"
         f"  {int(bad.sum())} of {g.numel()} elements differ (rtol={rtol:g}, atol={atol:g});\n"
         f"  worst at {at}{input_there}: got {_fmt(g.reshape(-1)[flat])}, expected {_fmt(e.reshape(-1)[flat])}."
     )

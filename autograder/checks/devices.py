@@ -8,6 +8,7 @@ device that is not available is an error, not a silent skip.
 from __future__ import annotations
 
 import os
+from typing import Iterable, Iterator
 
 import torch
 
@@ -35,3 +36,13 @@ def devices() -> list[str]:
             f"{ENV_VAR}={wanted!r} names {missing}, but only {present} are available here"
         )
     return chosen
+
+
+def grid(devices_: Iterable[str] | None = None, dtypes: Iterable[torch.dtype] | None = None) -> Iterator[tuple[str, torch.dtype]]:
+    """Every ``(device, dtype)`` a check runs on: :func:`devices` (or ``devices_``) times
+    float32 and float64 (or ``dtypes``). The one place the grid is spelled out."""
+    from .cases import DTYPES
+
+    for device in devices() if devices_ is None else devices_:
+        for dtype in DTYPES if dtypes is None else dtypes:
+            yield device, dtype

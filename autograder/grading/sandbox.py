@@ -1,37 +1,54 @@
-"""Running a student's kernel in a sandbox (bubblewrap) with memory and time limits.
+"""The student's kernel in a sandbox (bubblewrap), with bounded resources.
 
 The kernel command becomes::
 
-    prlimit --as=BYTES -- bwrap --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp
-        --unshare-all --die-with-parent --clearenv --setenv ...
-        --tmpfs HIDDEN... --bind WRITABLE... -- python -m ipykernel_launcher -f CONN
+    prlimit --as=MEMORY --cpu=SECONDS --nproc=N --core=0 --
+      bwrap --unshare-{ipc,pid,net,uts,cgroup} --die-with-parent --new-session --clearenv ...
+            --ro-bind /usr /etc PYTHON VENV KERNEL-PACKAGE (read-only: what Python needs)
+            --tmpfs /tmp /home/student /dev/shm /run/autograder-kernel/ipc (size-capped, empty)
+            --ro-bind CONNECTION-FILE, REFEREE-SOCKET
+      setpriv --reuid=UID ... -- python -m ipykernel_launcher -f /run/autograder-kernel/kernel.json
 
-so the kernel sees a read-only system, no network, a private ``/tmp``, and none of the
-hidden folders (the grading output folder with every gradebook and submission, the
-input folder, the repository's ``solutions/``). Only its own working folder and the
-folder holding its connection file and sockets are bound back in. TCP cannot cross
-``--unshare-net``, so the kernel talks over ``ipc`` (Unix sockets) in that folder.
-Without bubblewrap the same kernel runs unsandboxed (with the memory limit) and the
+What the kernel sees: the system's ``/usr`` and ``/etc``, the Python installation and
+virtual environment, the grader's small kernel-side package (:mod:`autograder_kernel`),
+all read-only; empty, size-capped scratch folders (its working folder
+``/home/student``, ``/tmp``, ``/dev/shm``); its connection file and the referee's socket,
+read-only. Nothing of the repository (the course package is hidden even when it is
+installed inside the environment), of the input or output folders, or of other workers.
+No network. The folder the grader keeps the connection file and the referee's socket
+in is the grader's own: the kernel cannot write to it.
+
+The kernel's Jupyter sockets live in its own scratch folder; the grader reaches them
+through ``/proc/<sandbox pid>/root``. When the grader runs as root the kernel runs as
+an unprivileged user of its own (one per worker), so the process limit binds, and the
+CPU-time and memory limits bound what one submission can take from the machine.
+Without bubblewrap the same kernel runs unsandboxed, with the memory limit, and the
 command says so loudly.
 """
 from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
 
-#: Environment variables the kernel may see (everything else is dropped, including
-#: ``NBGRADER_EXECUTION``, so student code cannot tell it is being graded).
-KEPT_ENV = ("PATH", "LANG", "LC_ALL", "AUTOGRADER_DEVICES", "CUDA_VISIBLE_DEVICES")
-#: Fixed environment for every kernel: one thread (workers run side by side), seeded hashes.
-FIXED_ENV = {"HOME": "/tmp", "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-             "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg", "JUPYTER_PLATFORM_DIRS": "1"}
+#: Where things are inside the sandbox.
+INSIDE = Path("/run/autograder-kernel")
+INSIDE_CODE = Path("/opt/autograder-kernel")
+HOME = Path("/home/student")
+#: Environment variables passed through to the kernel (everything else is dropped,
+#: including NBGRADER_EXECUTION: student code cannot tell it is being graded).
+KEPT_ENV = ("LANG", "LC_ALL", "AUTOGRADER_DEVICES", "CUDA_VISIBLE_DEVICES")
+FIXED_ENV = {"HOME": str(HOME), "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+             "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg", "JUPYTER_PLATFORM_DIRS": "1",
+             "MPLCONFIGDIR": "/tmp/matplotlib", "IPYTHONDIR": str(HOME / ".ipython")}
 
 
 def bwrap_path() -> str | None:
@@ -39,8 +56,8 @@ def bwrap_path() -> str | None:
     path = shutil.which("bwrap")
     if not path:
         return None
-    probe = subprocess.run([path, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-all",
-                            "--die-with-parent", "true"], capture_output=True)
+    probe = subprocess.run([path, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid",
+                            "--unshare-net", "--die-with-parent", "true"], capture_output=True)
     return path if probe.returncode == 0 else None
 
 
@@ -49,108 +66,210 @@ def gpu_devices() -> list[str]:
     return sorted(str(p) for p in Path("/dev").glob("nvidia*") if not p.is_dir())
 
 
-def needed_under_tmp() -> list[Path]:
-    """The folders a kernel must read (the Python environment, the course package) that lie
-    under ``/tmp``, which the sandbox replaces with an empty private one. A checkout or
-    virtual environment under ``/tmp`` (as CI's clones may be) is bound back read-only;
-    hidden folders inside it are mounted over afterwards."""
-    from .. import REPO_ROOT
+@dataclass(frozen=True)
+class Limits:
+    """What one kernel may take: memory (MiB, address space; data segment on a GPU machine,
+    where CUDA reserves huge address ranges), CPU seconds, processes and threads, and the
+    size of each scratch folder (MiB)."""
 
-    tmp = Path("/tmp").resolve()
-    found: list[Path] = []
-    for path in (Path(sys.prefix), Path(sys.base_prefix), REPO_ROOT):
-        for candidate in {path, path.resolve()}:
-            if candidate.is_relative_to(tmp) and candidate not in found:
-                found.append(candidate)
-    return found
+    memory_mb: int | None = 6144
+    cpu_seconds: int = 1800
+    processes: int = 256
+    scratch_mb: int = 512
 
 
 @dataclass
 class Policy:
-    """What one kernel may see and use.
+    """How to wrap a kernel command. ``bwrap``: its path, or None for no sandbox; ``uid``:
+    the unprivileged user the kernel runs as (only when the grader is root)."""
 
-    ``hidden``: folders replaced by an empty tmpfs; ``writable``: folders bound back in
-    read-write (they may lie inside hidden ones); ``memory_mb``: address-space limit
-    (RLIMIT_AS); ``bwrap``: path of bwrap, or None to run without a sandbox.
-    """
-
-    hidden: list[Path] = field(default_factory=list)
-    writable: list[Path] = field(default_factory=list)
-    memory_mb: int | None = 4096
     bwrap: str | None = None
+    uid: int | None = None
+    limits: Limits = field(default_factory=Limits)
 
-    def env(self) -> dict[str, str]:
+    def env(self, inside: bool) -> dict[str, str]:
         kept = {k: os.environ[k] for k in KEPT_ENV if k in os.environ}
-        kept["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{kept.get('PATH', '/usr/bin:/bin')}"
-        return {**kept, **FIXED_ENV}
+        bin_dir = str(Path(sys.executable).parent)
+        env = {**kept, **FIXED_ENV, "PATH": f"{bin_dir}:/usr/bin:/bin"}
+        if inside:
+            env["PYTHONPATH"] = str(INSIDE_CODE)
+        else:
+            env["HOME"] = str(Path(tempfile.gettempdir()))
+            env.pop("IPYTHONDIR", None)
+            env.pop("MPLCONFIGDIR", None)
+        return env
 
-    def wrap(self, cmd: list[str], cwd: Path | None = None) -> list[str]:
-        """``cmd`` prefixed with the limits and (when available) the sandbox."""
-        out: list[str] = []
-        gpus = gpu_devices()
-        if self.memory_mb:
-            # CUDA reserves huge address ranges, so with a GPU the limit is on the data segment
-            kind = "--data" if gpus else "--as"
-            out += ["prlimit", f"{kind}={self.memory_mb * 1024 * 1024}", "--core=0", "--"]
-        env = self.env()
+    def limit_prefix(self) -> list[str]:
+        out = ["prlimit", f"--cpu={self.limits.cpu_seconds}", "--core=0"]
+        if self.limits.memory_mb:
+            kind = "--data" if gpu_devices() else "--as"
+            out.append(f"{kind}={self.limits.memory_mb * 1024 * 1024}")
+        if self.uid is not None:
+            out.append(f"--nproc={self.limits.processes}")
+        return out + ["--"]
+
+    def wrap(self, cmd: list[str], connection_file: Path, referee_socket: Path) -> list[str]:
+        """``cmd`` (whose connection file argument is the inside path) under the limits and the sandbox."""
         if not self.bwrap:
-            return out + ["env", "-i", *[f"{k}={v}" for k, v in env.items()], *cmd]
-        out += [self.bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-                "--unshare-all", "--die-with-parent", "--clearenv"]
-        for key, value in env.items():
-            out += ["--setenv", key, value]
-        for path in needed_under_tmp():  # a private /tmp must not hide Python or the course package
-            out += ["--ro-bind", str(path), str(path)]
+            return self.limit_prefix() + ["env", "-i", *[f"{k}={v}" for k, v in self.env(False).items()], *cmd]
+        scratch = str(self.limits.scratch_mb * 1024 * 1024)
+        out = self.limit_prefix() + [
+            self.bwrap, "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
+            "--die-with-parent", "--new-session", "--clearenv", "--proc", "/proc", "--dev", "/dev",
+            "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
+        for top in ("/bin", "/lib", "/lib64", "/sbin", "/lib32", "/libx32"):
+            if os.path.islink(top):
+                out += ["--symlink", os.readlink(top), top]
+            elif os.path.isdir(top):
+                out += ["--ro-bind", top, top]
+        for path in (INSIDE, INSIDE_CODE, HOME.parent):
+            out += _dirs(path)
+        for inside, mb in ((Path("/tmp"), scratch), (HOME, scratch), (Path("/dev/shm"), scratch),
+                           (INSIDE / "ipc", str(4 * 1024 * 1024))):
+            out += ["--perms", "1777", "--size", mb, "--tmpfs", str(inside)]
+        for path in python_trees():
+            out += _dirs(path.parent) + ["--ro-bind", str(path), str(path)]
+        for path in hidden_course_packages():
+            out += ["--perms", "0555", "--size", "4096", "--tmpfs", str(path)]
+        out += ["--ro-bind", str(kernel_package()), str(INSIDE_CODE / "autograder_kernel"),
+                "--ro-bind", str(connection_file), str(INSIDE / "kernel.json"),
+                "--ro-bind", str(referee_socket), str(INSIDE / "referee.sock")]
+        gpus = gpu_devices()
         for dev in gpus:  # --dev /dev is a minimal /dev: the GPU's device files are bound in
             out += ["--dev-bind", dev, dev]
-        for path in self.hidden:
-            if Path(path).exists():
-                out += ["--tmpfs", str(path)]
-        for path in self.writable:
-            out += ["--bind", str(path), str(path)]
-        if cwd is not None:
-            out += ["--chdir", str(cwd)]
-        return out + ["--", *cmd]
+        if gpus:
+            out += ["--ro-bind", "/sys", "/sys"]
+        for key, value in self.env(True).items():
+            out += ["--setenv", key, value]
+        out += ["--chdir", str(HOME)]
+        if self.uid is not None:
+            out += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--",
+                    "setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups", "--inh-caps=-all",
+                    "--bounding-set=-all", "--"]
+        else:
+            out += ["--"]
+        return out + cmd
 
 
-def startup_arguments(course_modules: list[str] | None = None) -> list[str]:
-    """ipykernel arguments that run :func:`autograder.grading.kernel_guard.install` (for
-    ``course_modules``, default every chapter) before the first cell."""
-    line = f"import autograder.grading.kernel_guard as _g; _g.install({course_modules!r}); del _g"
-    return [f"--IPKernelApp.exec_lines={[line]!r}"]
+def _dirs(path: Path) -> list[str]:
+    """bwrap arguments creating ``path`` and its parents with mode 0755 (bwrap's default
+    is 0700, which an unprivileged kernel could not walk through)."""
+    out = []
+    parts = Path(path).parts[1:]
+    for i in range(1, len(parts) + 1):
+        out += ["--perms", "0755", "--dir", "/" + "/".join(parts[:i])]
+    return out
+
+
+def python_trees() -> list[Path]:
+    """The Python installation and the virtual environment, as real paths (deduplicated,
+    nested ones dropped)."""
+    found: list[Path] = []
+    for path in (Path(sys.base_prefix), Path(sys.prefix)):
+        for candidate in (path, path.resolve()):
+            if candidate not in found:
+                found.append(candidate)
+    return [p for p in found if not any(p != q and p.is_relative_to(q) for q in found)]
+
+
+def kernel_package() -> Path:
+    import autograder_kernel
+
+    return Path(autograder_kernel.__file__).resolve().parent
+
+
+def hidden_course_packages() -> list[Path]:
+    """Folders of the course package that lie inside a bound tree (a non-editable install
+    in the environment): mounted over with an empty folder in the sandbox."""
+    import autograder
+
+    trees = python_trees()
+    out = []
+    for entry in autograder.__path__:
+        path = Path(entry).resolve()
+        if any(path.is_relative_to(t) for t in trees):
+            out.append(path)
+    return out
+
+
+def sandbox_child(pid: int, timeout: float = 10.0) -> int | None:
+    """The pid of bwrap's child (whose root is the sandbox's), waiting for it to appear."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            return None
+        if children:
+            return int(children[0])
+        time.sleep(0.01)
+    return None
 
 
 class SandboxKernelManager(AsyncKernelManager):
     """A kernel manager whose kernels run under :attr:`policy`, talking over ``ipc``.
 
-    Class attributes set by the worker before grading: ``policy`` and ``runtime_root``
-    (a folder, bound into the sandbox, for connection files and sockets).
+    Class attributes set by the worker before grading: ``policy`` and ``runtime_root`` (a
+    folder of the grader's for connection files and the referee's sockets). Each kernel
+    gets a listening socket for the referee (:attr:`referee_listener`), made before the
+    kernel starts, and the path the kernel reaches it by (:attr:`referee_path`).
     """
 
     policy: Policy = Policy()
     runtime_root: Path = Path(tempfile.gettempdir())
-    #: Arguments that make ipykernel run the integrity snapshot before any student code
-    #: (the worker names the assignment's course modules; by default every chapter).
-    startup: list[str] = startup_arguments()
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        run = Path(tempfile.mkdtemp(prefix="kernel-", dir=self.runtime_root))
-        self._run_dir = run
+        self.run_dir = Path(tempfile.mkdtemp(prefix="kernel-", dir=self.runtime_root))
+        os.chmod(self.run_dir, 0o700)
         self.transport = "ipc"
-        self.ip = str(run / "ipc")
-        self.connection_file = str(run / "kernel.json")
+        self.connection_file = str(self.run_dir / "kernel.json")
+        sock_path = self.run_dir / "referee.sock"
+        self.referee_listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.referee_listener.bind(str(sock_path))
+        self.referee_listener.listen(4)
+        os.chmod(sock_path, 0o666)
+        self.sandboxed = bool(self.policy.bwrap)
+        self.referee_path = str(INSIDE / "referee.sock") if self.sandboxed else str(sock_path)
+        self.ip = str(INSIDE / "ipc" / "kernel") if self.sandboxed else str(self.run_dir / "kernel")
+        self.cwd_dir: Path | None = None
+
+    @property
+    def kernel_uid(self) -> int | None:
+        """The uid the kernel's processes run as (None: the grader's own)."""
+        return self.policy.uid if self.sandboxed else None
 
     def format_kernel_cmd(self, extra_arguments=None):
         cmd = super().format_kernel_cmd(extra_arguments)
-        return [sys.executable if part in ("python", "python3") else part for part in cmd] + self.startup
+        cmd = [sys.executable if part in ("python", "python3") else part for part in cmd]
+        if self.sandboxed:
+            cmd = [str(INSIDE / "kernel.json") if part == self.connection_file else part for part in cmd]
+        return cmd
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):
         # A SIGINT sent to the process group would hit bwrap, which dies of it (and takes the
         # kernel along); an interrupt *message* makes the kernel signal only itself.
         self.kernel_spec.interrupt_mode = "message"
-        cwd = kw.get("cwd")
-        policy = Policy(self.policy.hidden, list(self.policy.writable) + [self._run_dir] + ([Path(cwd)] if cwd else []),
-                        self.policy.memory_mb, self.policy.bwrap)
-        kw["env"] = policy.env()
-        return await super()._async_launch_kernel(policy.wrap(kernel_cmd, cwd=cwd), **kw)
+        policy = self.policy
+        if self.sandboxed:
+            kw["cwd"] = str(self.run_dir)  # bwrap's own cwd; the kernel's is --chdir /home/student
+            if policy.uid is not None:
+                os.chown(self.connection_file, policy.uid, policy.uid)
+        else:
+            self.cwd_dir = Path(tempfile.mkdtemp(prefix="cwd-", dir=self.runtime_root))
+            kw["cwd"] = str(self.cwd_dir)
+        kw["env"] = policy.env(False)
+        wrapped = policy.wrap(kernel_cmd, Path(self.connection_file), self.run_dir / "referee.sock")
+        await super()._async_launch_kernel(wrapped, **kw)
+        if self.sandboxed:
+            child = sandbox_child(self.provisioner.pid)
+            if child is None:
+                raise RuntimeError("the sandbox did not start (bwrap has no child process)")
+            self.ip = f"/proc/{child}/root{INSIDE}/ipc/kernel"
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        await super()._async_cleanup_resources(restart)
+        self.referee_listener.close()
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+        if self.cwd_dir is not None:
+            shutil.rmtree(self.cwd_dir, ignore_errors=True)

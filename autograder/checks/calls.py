@@ -1,0 +1,221 @@
+"""Calling a student's code: here (JupyterLab) or in the student's kernel (the referee).
+
+A check never needs to know where the student's code lives. :func:`run` calls a function
+or method that is either a local callable or a :class:`~autograder.referee.session.Remote`
+handle, and gives back a :class:`CallRecord`: the result, the state of every tensor
+argument after the call, and the operators the call ran (recorded by
+:mod:`autograder_kernel.recorder`, in whatever process ran the call: best effort).
+:func:`watched_call` adds the rules every check shares: only allowed operators, no
+autograd inside a hand-written backward, inputs unmodified.
+
+:func:`side_of` gives the place a student object lives, to build torch objects there
+(:meth:`LocalSide.lib`), read an object's current state (:meth:`LocalSide.fetch`) or seed
+its random generator.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator
+
+import torch
+
+from autograder_kernel import library
+from autograder_kernel.recorder import Recording
+
+from ..referee.session import CallRecord, ChannelError, Remote, Session, is_remote
+from .ops import not_allowed
+
+
+class CheckFailure(AssertionError):
+    """A check failed; the message says which function, which output, which case, what was
+    expected and what came back, and (when the mistake is a known one) a hint."""
+
+    def _render_traceback_(self) -> list[str]:
+        """What IPython shows for this error: the message, not the checks' stack."""
+        lines = str(self).splitlines() or [""]
+        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {lines[0]}", *lines[1:]]
+
+
+# ------------------------------------------------------------------------------- sides
+
+class LocalSide:
+    """The student's objects live in this process (JupyterLab, the book, the project's tests)."""
+
+    def lib(self, name: str, *args, **kwargs) -> Any:
+        return library.resolve(name)(*args, **kwargs)
+
+    def fetch(self, value: Any) -> Any:
+        return value
+
+    def manual_seed(self, seed: int) -> None:
+        torch.manual_seed(seed)
+
+    def default_dtype(self) -> torch.dtype:
+        return torch.get_default_dtype()
+
+
+class RemoteSide:
+    """The student's objects live in their (sandboxed) kernel, behind ``session``."""
+
+    def __init__(self, session: Session):
+        self.session = session
+
+    def lib(self, name: str, *args, **kwargs) -> Any:
+        return self.session.lib(name, *args, **kwargs)
+
+    def fetch(self, value: Any) -> Any:
+        return self.session.fetch(value)
+
+    def manual_seed(self, seed: int) -> None:
+        self.session.lib("torch.manual_seed", seed)
+
+    def default_dtype(self) -> torch.dtype:
+        return self.session.lib("torch.get_default_dtype")
+
+
+def side_of(obj: Any) -> LocalSide | RemoteSide:
+    """Where ``obj`` (a student's function, class or object) lives."""
+    return RemoteSide(obj._session) if is_remote(obj) else LocalSide()
+
+
+def type_name(obj: Any) -> str:
+    """``obj``'s type as a student reads it: ``numpy.ndarray``, ``Relu``, ``NoneType``..."""
+    if is_remote(obj):
+        module = obj._info.get("module", "")
+        return f"{module}.{obj.type_name}" if module not in ("", "__main__", "builtins") else obj.type_name
+    cls = type(obj)
+    return f"{cls.__module__}.{cls.__qualname__}" if cls.__module__ not in ("__main__", "builtins") else cls.__qualname__
+
+
+def is_a(obj: Any, qualified: str) -> bool:
+    """Whether ``obj``'s class derives from ``qualified`` (``"torch.nn.modules.module.Module"``)."""
+    if is_remote(obj):
+        return obj.type_is(qualified)
+    return any(f"{c.__module__}.{c.__qualname__}" == qualified for c in type(obj).__mro__)
+
+
+def display_name(fn: Any, default: str = "function") -> str:
+    if is_remote(fn):
+        return fn.display_name
+    return getattr(fn, "__name__", default)
+
+
+class Part:
+    """``fn`` seen as a function returning ``pick(result)``: one output of a function that
+    returns several (``max_along``'s values). :func:`run` calls ``fn`` wherever it lives and
+    applies ``pick`` to the result here, so the call's record is kept."""
+
+    def __init__(self, fn: Callable, pick: Callable[[Any], Any], name: str):
+        self.fn, self.pick, self.__name__ = fn, pick, name
+
+    def __call__(self, *args, **kwargs):
+        return self.pick(self.fn(*args, **kwargs))
+
+
+# ------------------------------------------------------------------------------- calls
+
+def tensors_in(value: Any, label: str = "", depth: int = 0) -> Iterator[tuple[str, torch.Tensor]]:
+    """``(label, tensor)`` for every tensor inside ``value`` (lists, tuples, dicts), in the
+    order the channel sends them."""
+    if depth > 20:
+        return
+    if isinstance(value, torch.Tensor):
+        yield label, value
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            yield from tensors_in(item, f"{label}[{i}]", depth + 1)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from tensors_in(item, f"{label}[{key!r}]", depth + 1)
+
+
+def run(fn: Callable, args: tuple = (), kwargs: dict | None = None) -> CallRecord:
+    """Call ``fn(*args, **kwargs)`` wherever ``fn`` lives; see :class:`CallRecord`. The
+    student's exception propagates (from the kernel: as a
+    :class:`~autograder.referee.session.StudentError` deriving from the same builtin)."""
+    kwargs = kwargs or {}
+    if isinstance(fn, Part):
+        record = run(fn.fn, args, kwargs)
+        record.value = fn.pick(record.value)
+        return record
+    if is_remote(fn):
+        return fn._session.call(fn, tuple(args), kwargs)
+    found = [t for _, t in tensors_in((list(args), kwargs))]
+    recording = Recording()
+    with recording:
+        value = fn(*args, **kwargs)
+    return CallRecord(value, found, frozenset(recording.ops), frozenset(recording.autograd), recording.intact)
+
+
+def _labels(args: tuple, kwargs: dict, arg_names: tuple[str, ...]) -> list[tuple[str, torch.Tensor]]:
+    out = []
+    for i, arg in enumerate(args):
+        out += list(tensors_in(arg, arg_names[i] if i < len(arg_names) else f"argument {i}"))
+    for key, arg in kwargs.items():
+        out += list(tensors_in(arg, key))
+    return out
+
+
+def same_tensor(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Equal shape, dtype and values (NaN equal to NaN)."""
+    return (a.shape == b.shape and a.dtype == b.dtype and bool(torch.equal(a.nan_to_num(0.0), b.nan_to_num(0.0)))
+            and bool(torch.equal(a.isnan(), b.isnan())))
+
+
+def inplace_advice(label: str) -> str:
+    """Why and how not to modify ``label`` in place (true for any function)."""
+    return (f"the caller still needs `{label}` after your function returns (it may be shared with other code). "
+            f"Compute a new tensor from it instead of writing into it: no `{label}[...] = ...`, no `{label} += ...`, "
+            f"no methods ending in `_` such as `{label}.mul_(...)`.")
+
+
+def watched_call(
+    fn: Callable,
+    args: tuple = (),
+    kwargs: dict | None = None,
+    *,
+    name: str,
+    where: str,
+    allowed: frozenset[str] | None = None,
+    allow_autograd: bool = True,
+    arg_names: tuple[str, ...] = (),
+    inplace_hint: Callable[[str], str] = inplace_advice,
+) -> Any:
+    """Call ``fn(*args, **kwargs)`` under the shared rules; return its result.
+
+    ``allowed``: the aten operators ``fn`` may run (None: any); ``allow_autograd=False``
+    refuses ``backward()`` / ``torch.autograd.grad`` inside; no tensor argument may come
+    back changed. ``where`` describes the case and ``arg_names`` names the positional
+    arguments, for messages. Raises :class:`CheckFailure` when a rule is broken; the
+    student's own exception propagates with a note naming the case.
+    """
+    kwargs = kwargs or {}
+    labelled = _labels(tuple(args), kwargs, arg_names)
+    before = [(label, t.detach().clone()) for label, t in labelled]
+    try:
+        record = run(fn, args, kwargs)
+    except (CheckFailure, ChannelError):
+        raise
+    except Exception as err:
+        err.add_note(f"(raised by {name} on {where})")
+        raise
+    if not record.intact:
+        raise CheckFailure(f"{name} switched off the recording of torch operations on {where}, so the grader cannot "
+                           f"tell which operations it used.")
+    if allowed is not None:
+        extra = not_allowed(record.ops, allowed)
+        if extra:
+            ops = ", ".join(f"aten.{op}" for op in extra)
+            raise CheckFailure(
+                f"{name} runs {ops} on {where}.\n"
+                f"Hint: this exercise is to compute the result yourself from basic operations (arithmetic, exp, log, "
+                f"comparisons, where, sum, max, indexing); {ops} is torch doing that work for you, under whatever name "
+                f"you called it.")
+    if not allow_autograd and record.autograd:
+        raise CheckFailure(
+            f"{name} uses autograd ({', '.join(sorted(record.autograd))}) on {where}.\n"
+            f"Hint: a hand-written backward computes the gradient from the formula; it must not call .backward() "
+            f"or torch.autograd.grad.")
+    for (label, saved), after in zip(before, record.after):
+        if not same_tensor(saved, after.detach()):
+            raise CheckFailure(f"{name} modified its input `{label}` in place on {where}.\nHint: {inplace_hint(label)}")
+    return record.value

@@ -1,0 +1,112 @@
+"""Running one test cell in the referee: its verdict and the outputs nbgrader will score.
+
+The cell's source is the trusted one (from the assignment's source notebook, hidden tests
+included). It runs in a fresh namespace holding the imports of the notebook's locked
+set-up cells; every other name it uses is looked up in the student's notebook through the
+:class:`~autograder.referee.session.Session` (data arrives as data, anything else as a
+handle). The checks run under the run's secret (:mod:`autograder.checks.context`). The
+cell passes when it runs to its end here; nothing the student's kernel prints, raises or
+sends can make it pass.
+"""
+from __future__ import annotations
+
+import builtins
+import contextlib
+import io
+import time
+import warnings
+from dataclasses import dataclass, field
+
+from ..checks import context
+from .names import free_names
+from .session import ChannelError, Session, StudentError
+
+MAX_STDOUT = 20_000
+
+
+@dataclass
+class CellOutcome:
+    """What one test cell did in the referee.
+
+    ``passed``: ran to its end. ``error``: the exception's type name and the message the
+    student sees. ``channel``: set when the student's kernel could not answer (out of time,
+    gone, malformed answer): the kernel needs attention before the next cell.
+    """
+
+    grade_id: str
+    passed: bool
+    stdout: str = ""
+    error_type: str = ""
+    message: str = ""
+    channel: str = ""
+    seconds: float = 0.0
+    missing: list[str] = field(default_factory=list)
+
+    def outputs(self) -> list[dict]:
+        """The cell's outputs in nbformat's shape: what nbgrader scores and feedback shows."""
+        out = []
+        if self.stdout:
+            out.append({"output_type": "stream", "name": "stdout", "text": self.stdout})
+        if not self.passed:
+            out.append({"output_type": "error", "ename": self.error_type or "Error", "evalue": self.message,
+                        "traceback": [f"{self.error_type or 'Error'}: {self.message}"]})
+        return out
+
+
+def _message(err: BaseException, missing: list[str]) -> tuple[str, str]:
+    """``(type name, message)`` for a failed test cell, as the student should read it."""
+    name = getattr(err, "student_type", None) or type(err).__name__
+    text = str(err)
+    if isinstance(err, NameError) and not isinstance(err, StudentError) and getattr(err, "name", None) in missing:
+        text = (f"`{err.name}` is not defined in your notebook: run the cell that defines it (and keep the name "
+                f"the exercise asks for).")
+    notes = [n for n in getattr(err, "__notes__", []) if isinstance(n, str)]
+    if isinstance(err, StudentError) and notes:
+        text = f"{text}\n" + "\n".join(notes) if text else "\n".join(notes)
+    elif notes:
+        text = "\n".join([text, *notes])
+    if isinstance(err, StudentError) and name == "NotImplementedError":
+        text += "\n(You have not implemented this yet: replace `raise NotImplementedError()` with your code.)"
+    return name, text.strip()
+
+
+def setup_namespace(setup: str) -> dict:
+    """A fresh namespace holding what the notebook's locked set-up cells import."""
+    namespace: dict = {"__name__": "__main__", "__builtins__": builtins}
+    exec(compile(setup, "<set-up imports>", "exec"), namespace)  # trusted source: the assignment's own
+    return namespace
+
+
+def run_test_cell(grade_id: str, source: str, setup: str, session: Session | None,
+                  settings: context.Settings) -> CellOutcome:
+    """Run the trusted test cell ``source`` against the notebook behind ``session``."""
+    start = time.perf_counter()
+    namespace = setup_namespace(setup)
+    wanted = sorted(free_names(source) - set(namespace))
+    missing: list[str] = []
+    stdout = io.StringIO()
+    try:
+        if wanted:
+            if session is None:
+                raise ChannelError("the notebook's kernel is not running")
+            found = session.lookup(wanted)
+            namespace.update(found)
+            missing = [n for n in wanted if n not in found]
+        with contextlib.redirect_stdout(stdout), warnings.catch_warnings(), context.using(settings):
+            warnings.simplefilter("ignore")
+            exec(compile(source, f"<test cell {grade_id}>", "exec"), namespace)  # trusted: from the source notebook
+    except ChannelError as err:
+        outcome = CellOutcome(grade_id, False, error_type="GradingError",
+                              message=f"this test could not finish: {err}", channel=str(err))
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as err:  # noqa: BLE001 - any failure of the test is its verdict
+        error_type, message = _message(err, missing)
+        outcome = CellOutcome(grade_id, False, error_type=error_type, message=message)
+    else:
+        outcome = CellOutcome(grade_id, True)
+    text = stdout.getvalue()
+    if len(text) > MAX_STDOUT:
+        text = text[:MAX_STDOUT] + f"\n... [{len(text) - MAX_STDOUT} more characters cut]"
+    outcome.stdout, outcome.seconds, outcome.missing = text, time.perf_counter() - start, missing
+    return outcome

@@ -1,0 +1,112 @@
+"""Recording which torch operations a call ran: best effort, never the basis of a point alone.
+
+:class:`Recording` is a context manager around one call of student code. It records
+
+* every aten operator that ran (a ``TorchDispatchMode`` sees the operator itself, whatever
+  Python name reached it), normalised by :func:`normalise` so that in-place (``sigmoid_``)
+  and ``out=`` variants count as their base operator;
+* calls into autograd (``backward``, ``torch.autograd.grad``...), through a
+  ``TorchFunctionMode``;
+* whether recording stayed switched on: after the call a canary operation must still be
+  seen by both modes, which are still the innermost ones.
+
+It runs in the student's process (in the grader, inside the sandboxed kernel; in
+JupyterLab, in the student's own kernel), so code in that process can get around it:
+the referee treats what it reports as a first line of defence only.
+"""
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
+
+#: Python-level names of the ways into autograd.
+AUTOGRAD_ENTRY_POINTS = frozenset({"backward", "grad", "vjp", "jvp", "jacobian", "hessian"})
+
+
+def normalise(op_name: str) -> str:
+    """``aten.sigmoid_`` -> ``sigmoid``, ``aten.__iand__`` -> ``__and__``, ``aten.add`` -> ``add``."""
+    name = op_name.split(".", 1)[1] if op_name.startswith("aten.") else op_name
+    if name.startswith("__i") and name.endswith("__") and len(name) > 5:
+        return "__" + name[3:]
+    if name.endswith("_") and not name.endswith("__"):
+        return name.rstrip("_")
+    return name
+
+
+class _Ops(TorchDispatchMode):
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        # torch wraps a mode's handler in dynamo's "disable" by default, whose first call
+        # imports torch._dynamo (1.5 s in a fresh kernel); nothing is compiled here.
+        return False
+
+    def __init__(self, recording: "Recording"):
+        super().__init__()
+        self.recording = recording
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = str(func.overloadpacket)
+        if name == "aten.empty" and self.recording._canary_armed:
+            self.recording._canary_ops = True
+        else:
+            self.recording.ops.add(normalise(name))
+        return func(*args, **(kwargs or {}))
+
+
+class _Functions(TorchFunctionMode):
+    def __init__(self, recording: "Recording"):
+        super().__init__()
+        self.recording = recording
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", "")
+        if self.recording._canary_armed and name == "empty":
+            self.recording._canary_functions = True
+        elif name in AUTOGRAD_ENTRY_POINTS:
+            self.recording.autograd.add(name)
+        return func(*args, **(kwargs or {}))
+
+
+class Recording:
+    """``with Recording() as rec: fn(...)``; then read :attr:`ops`, :attr:`autograd`, :attr:`intact`.
+
+    Warnings raised inside are caught (and counted in :attr:`warnings`), never printed.
+    """
+
+    def __init__(self):
+        self.ops: set[str] = set()
+        self.autograd: set[str] = set()
+        self.warnings = 0
+        self.intact = False
+        self._canary_armed = self._canary_ops = self._canary_functions = False
+
+    def __enter__(self) -> "Recording":
+        self._warn = warnings.catch_warnings(record=True)
+        self._caught = self._warn.__enter__()
+        warnings.simplefilter("always")
+        self._functions, self._ops = _Functions(self), _Ops(self)
+        self._depth = (torch._C._len_torch_function_stack(), torch._C._len_torch_dispatch_stack())
+        self._functions.__enter__()
+        self._ops.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        try:
+            self._canary_armed = True
+            torch.empty(0)
+            self._canary_armed = False
+            still_on_top = (torch._C._len_torch_function_stack() == self._depth[0] + 1
+                            and torch._C._len_torch_dispatch_stack() == self._depth[1] + 1)
+            self.intact = self._canary_ops and self._canary_functions and still_on_top
+        finally:
+            for mode in (self._ops, self._functions):
+                try:
+                    mode.__exit__(None, None, None)
+                except Exception:  # noqa: BLE001 - the student's code popped it already
+                    self.intact = False
+            self.warnings = len(self._caught)
+            self._warn.__exit__(None, None, None)
+        return False
