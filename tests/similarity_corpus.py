@@ -43,7 +43,7 @@ IDIOMS = {
         "{t} = torch.exp(-x.abs())\nreturn torch.where(x >= 0, {one} / ({one} + {t}), {t} / ({one} + {t}))",
         "{t} = torch.empty_like(x)\npos = x >= 0\n{t}[pos] = {one} / ({one} + torch.exp(-x[pos]))\n"
         "e = torch.exp(x[~pos])\n{t}[~pos] = e / ({one} + e)\nreturn {t}",
-        "return 0.5 * ({one} + torch.tanh(x / 2))",
+        "return torch.where(x >= 0, {one} / ({one} + torch.exp(-x)), torch.exp(x) / ({one} + torch.exp(x)))",
         "{t} = torch.exp(-torch.abs(x))\npositive = {one} / ({one} + {t})\nreturn torch.where(x < 0, {one} - positive, positive)",
         "return torch.exp(-torch.logaddexp(torch.zeros_like(x), -x))",
     ],
@@ -78,6 +78,29 @@ IDIOMS = {
         "return (x > 0).type_as(x)",
         "{t} = torch.zeros_like(x)\n{t}[x > 0] = {one}\nreturn {t}",
     ],
+}
+#: Two independent correct solutions in different styles: the textbook's, and a student
+#: who writes masks, method calls and intermediate results.
+TEXTBOOK = {
+    "step": "return (x > 0).to(x.dtype)",
+    "step_derivative": "return torch.zeros_like(x)",
+    "sigmoid": "z = torch.exp(-x.abs())\nreturn torch.where(x >= 0, 1 / (1 + z), z / (1 + z))",
+    "sigmoid_derivative": "y = sigmoid(x)\nreturn y * (1 - y)",
+    "tanh": "return 2 * sigmoid(2 * x) - 1",
+    "tanh_derivative": "y = tanh(x)\nreturn 1 - y * y",
+    "relu": "return torch.where(x > 0, x, torch.zeros_like(x))",
+    "relu_derivative": "return (x > 0).to(x.dtype)",
+}
+OTHER_STYLE = {
+    "step": "result = x.new_zeros(x.shape)\nresult[x > 0.0] = 1.0\nreturn result",
+    "step_derivative": "return x * 0.0",
+    "sigmoid": "out = torch.empty_like(x)\nneg = x < 0.0\nout[~neg] = 1.0 / (1.0 + (-x[~neg]).exp())\n"
+               "e = x[neg].exp()\nout[neg] = e / (1.0 + e)\nreturn out",
+    "sigmoid_derivative": "s = sigmoid(x)\nreturn s - s ** 2",
+    "tanh": "e = (-2.0 * x.abs()).exp()\nmagnitude = (1.0 - e) / (1.0 + e)\nreturn x.sign() * magnitude",
+    "tanh_derivative": "return 4.0 * sigmoid_derivative(2.0 * x)",
+    "relu": "out = x.clone()\nout[out < 0.0] = 0.0\nreturn out",
+    "relu_derivative": "grad = x.new_zeros(x.shape)\ngrad[x > 0.0] = 1.0\nreturn grad",
 }
 NAMES = ["y", "out", "result", "res", "z", "t", "value", "tmp", "ans", "s", "v", "output"]
 COMMENTS = ["# numerically stable", "# same shape and dtype as x", "# TODO: check", "# works on any device", ""]

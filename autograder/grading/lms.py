@@ -105,7 +105,7 @@ def read_roster(path: Path) -> dict[str, RosterEntry]:
         if key in roster:
             raise RosterError(f"{path}, line {line}: identifier {cell['identifier']!r} is on the roster twice")
         if cell["lms_id"] and cell["lms_id"] in owners:
-            raise RosterError(f"{path}, line {line}: LMS id {cell['lms_id']!r} is also {owners[cell['lms_id']]!r}'s")
+            raise RosterError(f"{path}, line {line}: LMS id {cell['lms_id']!r} is also the id of {owners[cell['lms_id']]!r}")
         owners[cell["lms_id"]] = cell["identifier"]
         roster[key] = RosterEntry(key, cell["name"], cell["email"], cell["lms_id"])
     return roster
