@@ -26,14 +26,14 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-#: The cut-off for flagging, on the larger of the two shares. Measured on generated
-#: chapter 1 classes (``bench/similarity_speed.py``: 4 classes of 200, each with 10
-#: copiers who renamed every variable and reordered the functions; honest students pick
+#: The cut-off for flagging, on the larger of the two shares. Measured with
+#: ``bench/similarity_speed.py`` on 4 generated chapter 1 classes of 200, each with 10
+#: copiers who renamed every variable and reordered the functions (honest students pick
 #: each function's idiom by popularity and write it with their own habits): every copy
-#: scored 1.00; of 79,560 honest pairs 0.57 % reached 0.8, 0.09 % reached 0.9 (about 18
-#: pairs in a class of 200) and 0.016 % reached 0.95. 0.9 keeps every such copy and
-#: leaves a list a person can read. Chapter 1's answers are one-liners: honest students
-#: do write the same code, which is why a flag is a question, not an answer.
+#: scored 1.00; of 79,560 honest pairs 0.56 % reached 0.8, 0.084 % reached 0.9 (about 17
+#: pairs in a class of 200) and 0.015 % reached 0.95. 0.9 keeps every such copy and leaves
+#: a list a person can read. Chapter 1's answers are one-liners: honest students do write
+#: the same code, which is why a flag is a question, not an answer.
 DEFAULT_THRESHOLD = 0.9
 #: k-gram length in filtered characters; copydetect's own default noise and guarantee
 #: thresholds (25 and 25: a winnowing window of 1, so every k-gram is kept and the
@@ -128,7 +128,8 @@ def _load_cache(path: Path, settings: str) -> dict[str, list[float]]:
     return saved.get("pairs", {}) if saved.get("settings") == settings else {}
 
 
-def all_shares(out: Path, codes: dict[str, str], boilerplate: str) -> dict[tuple[str, str], tuple[float, float]]:
+def all_shares(out: Path, codes: dict[str, str], boilerplate: str,
+               prints: _Fingerprints | None = None) -> dict[tuple[str, str], tuple[float, float]]:
     """``{(a, b): (share_a, share_b)}`` for every pair ``a < b``, from the cache where the
     two codes and the boilerplate are unchanged (the cache is rewritten with what this
     run used)."""
@@ -138,7 +139,7 @@ def all_shares(out: Path, codes: dict[str, str], boilerplate: str) -> dict[tuple
     settings = _settings(boilerplate)
     cached, used = _load_cache(cache_path, settings), {}
     digest = {s: sha(c) for s, c in codes.items()}
-    prints = _Fingerprints(codes, boilerplate)
+    prints = prints or _Fingerprints(codes, boilerplate)
     result = {}
     pairs = list(itertools.combinations(sorted(codes), 2))
     for a, b in tqdm(pairs, desc="similarity", unit="pair", disable=None, leave=False):
@@ -158,13 +159,14 @@ def find_similar(out: Path, assignment: str, codes: dict[str, str], boilerplate:
     """Compare every pair of ``codes`` (student -> answer code) with ``boilerplate`` (the
     released exercise's answer-cell code) discounted; write ``out/similarity.csv`` and
     ``out/similarity.html`` with the pairs whose larger share is at least ``threshold``."""
-    shares = all_shares(out, codes, boilerplate)
+    prints = _Fingerprints(codes, boilerplate)
+    shares = all_shares(out, codes, boilerplate, prints)
     pairs = [Pair(assignment, a, b, sa, sb) for (a, b), (sa, sb) in shares.items()
              if max(sa, sb) >= threshold and max(sa, sb) > 0]
     pairs.sort(key=lambda p: (-p.score, p.student_a, p.student_b))
     report = SimilarityReport(assignment, threshold, len(codes), pairs, out / "similarity.csv", out / "similarity.html")
     write_csv(report)
-    write_html(report, codes, boilerplate)
+    write_html(report, prints, boilerplate)
     return report
 
 
@@ -215,13 +217,12 @@ def highlighted(fa, fb, boilerplate: str) -> tuple[str, str]:
     return out[0], out[1]
 
 
-def write_html(report: SimilarityReport, codes: dict[str, str], boilerplate: str) -> None:
+def write_html(report: SimilarityReport, prints: _Fingerprints, boilerplate: str) -> None:
     """``similarity.html``: the flagged pairs, highest first, side by side."""
     from copydetect import __version__
 
     from .templates import render
 
-    prints = _Fingerprints(codes, boilerplate)
     partners: dict[str, set[str]] = {}
     for p in report.pairs:
         partners.setdefault(p.student_a, set()).add(p.student_b)
