@@ -161,3 +161,20 @@ def test_similarity_changes_no_score_and_no_status(tmp_path, klass, boilerplate)
 
 
 SOURCE_SCORES = {"test_step": 1.0, "test_sigmoid": 2.0, "test_tanh": 2.0, "test_relu": 1.0}
+
+
+def test_a_failing_similarity_report_still_leaves_grades_and_summary(tmp_path, klass, boilerplate, monkeypatch, capsys):
+    from argparse import Namespace
+
+    from autograder.grading.report import finish_reports
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("tokenizer exploded")
+
+    monkeypatch.setattr(similarity, "find_similar", broken)
+    answers = [Answer(s, Status.GRADED, {g: CellResult(g, m, m) for g, m in SOURCE_SCORES.items()}) for s in klass]
+    finish_reports(Namespace(similarity_threshold=0.9, no_similarity=False, lms=None, roster=None), tmp_path, sc.A,
+                   answers, list(SOURCE_SCORES), klass, boilerplate, True)
+    assert (tmp_path / "grades.csv").read_text().count("\n") == len(klass) + 1
+    assert "The similarity report failed: RuntimeError: tokenizer exploded" in (tmp_path / "summary.html").read_text()
+    assert "similarity report failed" in capsys.readouterr().err

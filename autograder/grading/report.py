@@ -150,8 +150,10 @@ def plots(answers: list[Answer], grade_ids: list[str]) -> dict[str, str]:
 
 
 def write_summary(path: Path, assignment: str, answers: list[Answer], grade_ids: list[str], sandboxed: bool,
-                  similarity=None) -> None:
-    """``summary.html``: what an instructor opens first (fits a 1280-px window)."""
+                  similarity=None, similarity_failed: str = "") -> None:
+    """``summary.html``: what an instructor opens first (fits a 1280-px window).
+    ``similarity``: the :class:`.similarity.SimilarityReport`, or None when it was skipped
+    (or failed: ``similarity_failed`` says why)."""
     from .templates import render
 
     max_total = max((a.max_total for a in answers), default=0.0)
@@ -163,7 +165,7 @@ def write_summary(path: Path, assignment: str, answers: list[Answer], grade_ids:
         ran=sum(1 for a in answers if a.status.ran),
         flagged=[a for a in sorted(answers, key=lambda a: a.student) if a.status is Status.FLAGGED],
         problems=[a for a in sorted(answers, key=lambda a: a.student) if a.status not in (Status.GRADED, Status.FLAGGED)],
-        similarity=similarity, similarity_link=similarity.html_path.name if similarity else None,
+        similarity=similarity, similarity_failed=similarity_failed, similarity_link=similarity.html_path.name if similarity else None,
     )
     path.write_text(page, encoding="utf-8")
 
@@ -215,13 +217,19 @@ def finish_reports(args, out: Path, assignment: str, answers: list[Answer], grad
 
     roster = read_roster(args.roster) if getattr(args, "roster", None) else None  # a bad roster fails before any work
     write_csv(out / "grades.csv", answers, grade_ids)
-    similarity = None
+    similarity, failed = None, ""
     if not getattr(args, "no_similarity", False):
-        similarity = find_similar(out, assignment, codes, boilerplate, args.similarity_threshold)
-        print(f"similarity: {len(similarity.pairs)} pair(s) at or above {similarity.threshold:g} "
-              f"among {similarity.students} students: {similarity.html_path}", file=sys.stderr)
-    write_summary(out / "summary.html", assignment, answers, grade_ids, sandboxed, similarity)
+        try:
+            similarity = find_similar(out, assignment, codes, boilerplate, args.similarity_threshold)
+            print(f"similarity: {len(similarity.pairs)} pair(s) at or above {similarity.threshold:g} "
+                  f"among {similarity.students} students: {similarity.html_path}", file=sys.stderr)
+        except Exception as err:  # noqa: BLE001 - evidence for a person; the grades are written regardless
+            failed = f"{type(err).__name__}: {err}"
+            print(f"!! similarity report failed ({failed}); grades and summary are written", file=sys.stderr)
+    write_summary(out / "summary.html", assignment, answers, grade_ids, sandboxed, similarity, failed)
     export = None
+    if getattr(args, "roster", None) and not getattr(args, "lms", None):
+        print("note: --roster is used only with --lms: no LMS file written", file=sys.stderr)
     if getattr(args, "lms", None):
         export = write_lms(args.lms, out, assignment, answers, roster)
         for line in describe(export, args.roster):
