@@ -14,7 +14,6 @@ classes, how many honest pairs and copies reach each threshold (what
 from __future__ import annotations
 
 import argparse
-import random
 import sys
 import tempfile
 import time

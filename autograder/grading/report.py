@@ -156,16 +156,17 @@ def write_summary(path: Path, assignment: str, answers: list[Answer], grade_ids:
     (or failed: ``similarity_failed`` says why)."""
     from .templates import render
 
-    max_total = max((a.max_total for a in answers), default=0.0)
+    by_name = sorted(answers, key=lambda a: a.student)
     page = render(
         "summary.html.j2", assignment=assignment, students=len(answers), sandboxed=sandboxed,
-        statuses=status_counts(answers), status_help=STATUS_HELP, passes=pass_counts(answers, grade_ids), plots=plots(answers, grade_ids),
-        failures=common_failures(answers, grade_ids), max_total=max_total,
-        mean=sum(a.total for a in answers) / max(len(answers), 1),
-        ran=sum(1 for a in answers if a.status.ran),
-        flagged=[a for a in sorted(answers, key=lambda a: a.student) if a.status is Status.FLAGGED],
-        problems=[a for a in sorted(answers, key=lambda a: a.student) if a.status not in (Status.GRADED, Status.FLAGGED)],
-        similarity=similarity, similarity_failed=similarity_failed, similarity_link=similarity.html_path.name if similarity else None,
+        statuses=status_counts(answers), status_help=STATUS_HELP, passes=pass_counts(answers, grade_ids),
+        plots=plots(answers, grade_ids), failures=common_failures(answers, grade_ids),
+        max_total=max((a.max_total for a in answers), default=0.0),
+        mean=sum(a.total for a in answers) / max(len(answers), 1), ran=sum(1 for a in answers if a.status.ran),
+        flagged=[a for a in by_name if a.status is Status.FLAGGED],
+        problems=[a for a in by_name if a.status not in (Status.GRADED, Status.FLAGGED)],
+        similarity=similarity, similarity_failed=similarity_failed,
+        similarity_link=similarity.html_path.name if similarity else None,
     )
     path.write_text(page, encoding="utf-8")
 
