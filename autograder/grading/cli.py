@@ -34,6 +34,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--notebook-timeout", type=int, default=900, help="wall-clock seconds per submission (default 900)")
     parser.add_argument("--memory-mb", type=int, default=6144, help="address-space limit per kernel in MiB (default 6144)")
     parser.add_argument("--no-sandbox", action="store_true", help="run kernels without bubblewrap (not recommended)")
+    from .report import add_report_arguments
+
+    add_report_arguments(parser)
 
 
 class Progress:
@@ -106,7 +109,6 @@ def grade(args) -> int:
     submissions_root = intake.unpack(args.submissions.resolve(), work / "unpacked")
     max_scores = _max_scores(sources)
     grade_ids = [gid for per in max_scores.values() for gid in per]
-    max_total = sum(m for per in max_scores.values() for m in per.values())
     bwrap = None if args.no_sandbox else bwrap_path()
     if bwrap is None:
         print("!" * 78 + "\n!! WARNING: NO SANDBOX. Student code runs as you, with your files and network."
@@ -179,16 +181,52 @@ def grade(args) -> int:
     for answer in final:
         if not (out / "feedback" / answer["student"]).exists():
             _write_problem_feedback(out, assignment, answer)
-    table = report.rows(final, grade_ids, max_total)
-    report.write_csv(out / "grades.csv", table, grade_ids)
     merge.to_gradebook(course / "gradebook.db", assignment, final)
     _export(course, out)
-    report.write_summary(out / "summary.html", assignment, table, final, grade_ids, max_total, bool(bwrap))
-    print(report.summary_text(table, grade_ids, max_total))
+    typed = [_typed(a) for a in final]
+    codes = _answer_codes(subs, sources, {a.student for a in typed if a.status.ran})
+    report.finish_reports(args, out, assignment, typed, grade_ids, codes, _boilerplate(assignment, sources), bool(bwrap))
+    print(report.summary_text(typed, grade_ids))
     print(f"time: {prepared - started:.1f} s preparing, {graded - prepared:.1f} s grading, "
           f"{time.monotonic() - graded:.1f} s gradebook, export and reports", file=sys.stderr)
     print(f"\nwrote {out / 'grades.csv'}, {out / 'summary.html'}, feedback in {out / 'feedback'}")
     return 0
+
+
+def _typed(answer: dict):
+    """The old dict answer as the new :class:`.answer.Answer` (a bridge until the new
+    pipeline produces them; a status the new enum lacks, such as ``tampered``, reads
+    ``crashed`` with the old status in the note)."""
+    from .answer import Answer, Status, TestResult
+
+    tests = {gid: TestResult(gid, float(t[0]), float(t[1]), t[2] if len(t) > 2 else "") for gid, t in answer["tests"].items()}
+    try:
+        status, note = Status(answer["status"]), answer.get("note", "")
+    except ValueError:
+        status, note = Status.CRASHED, f"{answer['status']}: {answer.get('note', '')}"
+    return Answer(answer["student"], status, tests, note)
+
+
+def _answer_codes(subs, sources: list[Path], students: set[str]) -> dict[str, str]:
+    """``{student: answer code}`` (answer cells and added cells of every notebook) for the
+    similarity report."""
+    from ..notebook import answer_sources, read
+
+    source_nbs = {p.stem: read(p) for p in sources}
+    codes = {}
+    for sub in subs:
+        if sub.student in students:
+            codes[sub.student] = "\n\n".join(src for name, path in sorted(sub.notebooks.items()) if name in source_nbs
+                                              for src in answer_sources(read(path), source_nbs[name]))
+    return codes
+
+
+def _boilerplate(assignment: str, sources: list[Path]) -> str:
+    """The released exercise's own answer-cell code (stubs, docstrings)."""
+    from ..notebook import answer_sources, read
+
+    return "\n\n".join(src for p in sources if (REPO_ROOT / "exercises" / assignment / p.name).exists()
+                        for src in answer_sources(read(REPO_ROOT / "exercises" / assignment / p.name), read(p)))
 
 
 def _git_dirs() -> list[str]:

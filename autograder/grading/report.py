@@ -1,110 +1,238 @@
-"""``grades.csv``, the summary table printed at the end, and ``summary.html`` with a plot."""
+"""The batch's reports: ``grades.csv``, the summary printed at the end, ``summary.html``,
+and the hook that also writes the similarity report and the LMS file (:func:`finish_reports`).
+
+``summary.html`` is what an instructor opens first: students per status and pass rate per
+test as tables beside their plots, the most common failures (grouped by their ``Hint:``
+line, counted in students), the students the static scan flagged with the lines it
+quoted, the students who could not be graded, and the similarity count with a link.
+"""
 from __future__ import annotations
 
 import base64
 import csv
-import html
 import io
 import re
+import sys
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
-STATUS_ORDER = ("graded", "timeout", "memory limit", "crashed", "tampered", "unreadable", "wrong assignment",
-                "metadata stripped", "missing notebook")
+from .answer import Answer, Status
+
+#: How many failure groups ``summary.html`` lists.
+TOP_FAILURES = 15
+#: One line per status for the summary page.
+STATUS_HELP = {
+    Status.GRADED: "scored",
+    Status.FLAGGED: "scored; the static scan quoted lines to review (below)",
+    Status.TIMEOUT: "a cell or the notebook ran past its time limit",
+    Status.MEMORY_LIMIT: "the kernel ran out of its memory limit",
+    Status.CRASHED: "the kernel died or could not be run",
+    Status.UNREADABLE: "empty, invalid JSON or not a notebook",
+    Status.WRONG_ASSIGNMENT: "none of this assignment's test cells",
+    Status.METADATA_STRIPPED: "nbgrader's cell metadata is gone",
+    Status.MISSING_NOTEBOOK: "no notebook of this assignment handed in",
+}
 
 
-def rows(answers: list[dict], grade_ids: list[str], max_total: float) -> list[dict]:
-    """One CSV row per answer: student, status, a column per test, total, max, note."""
-    out = []
-    for a in sorted(answers, key=lambda a: a["student"]):
-        row = {"student": a["student"], "status": a["status"]}
-        total = 0.0
-        for gid in grade_ids:
-            score = float(a["tests"].get(gid, [0.0])[0])
-            row[gid] = f"{score:g}"
-            total += score
-        row["total"] = f"{min(total, max_total):g}"
-        row["max"] = f"{max_total:g}"
-        row["note"] = a.get("note", "")
-        out.append(row)
-    return out
-
-
-def write_csv(path: Path, table: list[dict], grade_ids: list[str]) -> None:
+def write_csv(path: Path, answers: list[Answer], grade_ids: list[str]) -> None:
+    """``grades.csv``: ``student, status, <one column per test>, total, max, note``, one row
+    per answer sorted by student, points formatted with ``:g``."""
     with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, ["student", "status", *grade_ids, "total", "max", "note"], lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(table)
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(["student", "status", *grade_ids, "total", "max", "note"])
+        for a in sorted(answers, key=lambda a: a.student):
+            scores = [f"{a.tests[g].score:g}" if g in a.tests else "0" for g in grade_ids]
+            writer.writerow([a.student, a.status.value, *scores, f"{a.total:g}", f"{a.max_total:g}", a.note])
 
 
-GRADED = ("graded", "timeout", "memory limit")
+def status_counts(answers: list[Answer]) -> list[tuple[Status, int]]:
+    """``(status, students)`` for every status present, in display order."""
+    counts = Counter(a.status for a in answers)
+    return [(s, counts[s]) for s in Status.order() if counts[s]]
 
 
-def failure_hints(answers: list[dict], top: int = 12) -> list[tuple[str, int]]:
-    """The most common failure messages of graded notebooks: the ``Hint:`` line when there is
-    one, else the first line with numbers masked."""
-    counts: Counter = Counter()
-    for a in answers:
-        if a["status"] not in GRADED:
-            continue
-        for score, max_score, message in a["tests"].values():
-            if score < max_score and message:
-                hint = next((line.strip() for line in message.splitlines() if line.strip().startswith("Hint:")), None)
-                first = re.sub(r"\d+(\.\d+)?", "#", message.splitlines()[0])[:160]
-                counts[hint or first] += 1
-    return counts.most_common(top)
+def pass_counts(answers: list[Answer], grade_ids: list[str]) -> list[tuple[str, int, int]]:
+    """``(test, students who passed it, students whose notebook ran)`` per test."""
+    ran = [a for a in answers if a.status.ran]
+    return [(g, sum(1 for a in ran if g in a.tests and a.tests[g].passed), len(ran)) for g in grade_ids]
 
 
-def summary_text(table: list[dict], grade_ids: list[str], max_total: float) -> str:
-    """The summary printed at the end: students per status, pass rate per test, mean total."""
-    n = len(table) or 1
+def summary_text(answers: list[Answer], grade_ids: list[str]) -> str:
+    """The summary printed at the end of a run: students per status, pass rate per test,
+    mean total."""
     lines = [f"{'status':<20} students"]
-    for status, count in sorted(Counter(r["status"] for r in table).items(), key=lambda kv: STATUS_ORDER.index(kv[0]) if kv[0] in STATUS_ORDER else 99):
-        lines.append(f"{status:<20} {count}")
-    lines.append("")
-    lines.append(f"{'test':<28} pass rate")
-    for gid in grade_ids:
-        passed = sum(1 for r in table if float(r[gid]) > 0)
-        lines.append(f"{gid:<28} {passed}/{len(table)} ({100 * passed / n:.0f}%)")
-    mean = sum(float(r["total"]) for r in table) / n
-    lines.append(f"\nmean total {mean:.2f} / {max_total:g} over {len(table)} students")
+    lines += [f"{status.value:<20} {count}" for status, count in status_counts(answers)]
+    ran = sum(1 for a in answers if a.status.ran)
+    lines += ["", f"{'test':<28} passed (of {ran} whose notebook ran)"]
+    for gid, passed, n in pass_counts(answers, grade_ids):
+        lines.append(f"{gid:<28} {passed}/{n} ({100 * passed / max(n, 1):.0f}%)")
+    max_total = max((a.max_total for a in answers), default=0.0)
+    mean = sum(a.total for a in answers) / max(len(answers), 1)
+    lines.append(f"\nmean total {mean:.2f} / {max_total:g} over {len(answers)} students")
     return "\n".join(lines)
 
 
-def _plot(table: list[dict], grade_ids: list[str], max_total: float) -> str:
+@dataclass
+class Failure:
+    """A kind of failure: its hint (or masked first line), the students it affects, the
+    tests it appeared in and one full message as an example."""
+
+    text: str
+    students: set[str] = field(default_factory=set)
+    tests: list[str] = field(default_factory=list)
+    example: str = ""
+
+
+_NUMBER = re.compile(r"[-+]?\d+(\.\d+)?(e[-+]?\d+)?", re.I)
+
+
+def failure_key(message: str) -> str:
+    """What groups failures: the message's line starting with ``Hint:``, else its first
+    line with every number masked as ``#``."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    hint = next((line for line in lines if line.startswith("Hint:")), None)
+    return hint or _NUMBER.sub("#", lines[0] if lines else message)
+
+
+def common_failures(answers: list[Answer], grade_ids: list[str], top: int = TOP_FAILURES) -> list[Failure]:
+    """The most common failures of notebooks that ran, counted in students (a student
+    failing three tests for one reason counts once); each group's tests in ``grade_ids`` order."""
+    groups: dict[str, Failure] = {}
+    for a in answers:
+        if not a.status.ran:
+            continue
+        for test in a.tests.values():
+            if test.passed or not test.message:
+                continue
+            group = groups.setdefault(failure_key(test.message), Failure(failure_key(test.message), example=test.message))
+            group.students.add(a.student)
+            if test.grade_id not in group.tests:
+                group.tests.append(test.grade_id)
+    order = {g: i for i, g in enumerate(grade_ids)}
+    for group in groups.values():
+        group.tests.sort(key=lambda g: order.get(g, len(order)))
+    return sorted(groups.values(), key=lambda g: (-len(g.students), g.text))[:top]
+
+
+def _figure_png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def plots(answers: list[Answer], grade_ids: list[str]) -> dict[str, str]:
+    """Base64 PNGs: ``pass_rate`` (per test, of students whose notebook ran) and ``scores``
+    (histogram of totals)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    n = len(table) or 1
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    rates = [100 * sum(1 for r in table if float(r[g]) > 0) / n for g in grade_ids]
-    left.barh(grade_ids[::-1], rates[::-1], color="#4a7")
-    left.set_xlim(0, 100)
-    left.set_xlabel("students passing (%)")
-    left.set_title("pass rate per test")
-    right.hist([float(r["total"]) for r in table], bins=max(1, int(max_total) + 1), range=(-0.5, max_total + 0.5), color="#47a")
-    right.set_xlabel(f"total score (of {max_total:g})")
-    right.set_ylabel("students")
-    right.set_title("score histogram")
+    out = {}
+    counts = pass_counts(answers, grade_ids)
+    fig, ax = plt.subplots(figsize=(5.6, 0.32 * len(grade_ids) + 1.1))
+    ax.barh([g for g, _, _ in counts][::-1], [100 * p / max(n, 1) for _, p, n in counts][::-1], color="#4a7")
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("students passing (% of those whose notebook ran)")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, metadata={"Software": None})
+    out["pass_rate"] = _figure_png(fig)
     plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
+    max_total = max((a.max_total for a in answers), default=0.0)
+    fig, ax = plt.subplots(figsize=(5.6, 2.8))
+    ax.hist([a.total for a in answers], bins=max(1, int(max_total) + 1), range=(-0.5, max_total + 0.5), color="#47a")
+    ax.set_xlabel(f"total (of {max_total:g})")
+    ax.set_ylabel("students")
+    fig.tight_layout()
+    out["scores"] = _figure_png(fig)
+    plt.close(fig)
+    return out
 
 
-def write_summary(path: Path, assignment: str, table: list[dict], answers: list[dict], grade_ids: list[str],
-                  max_total: float, sandboxed: bool) -> None:
-    """``summary.html``: the summary table, the plot, the most common failure hints."""
-    hints = "".join(f"<tr><td>{count}</td><td><pre>{html.escape(text)}</pre></td></tr>"
-                    for text, count in failure_hints(answers))
-    warning = "" if sandboxed else "<p style='color:#a00'><b>Graded WITHOUT a sandbox</b> (bubblewrap not available).</p>"
-    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Summary: {html.escape(assignment)}</title></head>"
-            f"<body style='font-family:sans-serif;max-width:70em;margin:2em auto'><h1>{html.escape(assignment)}</h1>{warning}"
-            f"<pre>{html.escape(summary_text(table, grade_ids, max_total))}</pre>"
-            f"<img alt='pass rate per test and score histogram' src='data:image/png;base64,{_plot(table, grade_ids, max_total)}'>"
-            f"<h2>Most common failures</h2><table><tr><th>students' tests</th><th>message</th></tr>{hints}</table>"
-            f"</body></html>")
+def write_summary(path: Path, assignment: str, answers: list[Answer], grade_ids: list[str], sandboxed: bool,
+                  similarity=None, similarity_failed: str = "") -> None:
+    """``summary.html``: what an instructor opens first (fits a 1280-px window).
+    ``similarity``: the :class:`.similarity.SimilarityReport`, or None when it was skipped
+    (or failed: ``similarity_failed`` says why)."""
+    from .templates import render
+
+    by_name = sorted(answers, key=lambda a: a.student)
+    page = render(
+        "summary.html.j2", assignment=assignment, students=len(answers), sandboxed=sandboxed,
+        statuses=status_counts(answers), status_help=STATUS_HELP, passes=pass_counts(answers, grade_ids),
+        plots=plots(answers, grade_ids), failures=common_failures(answers, grade_ids),
+        max_total=max((a.max_total for a in answers), default=0.0),
+        mean=sum(a.total for a in answers) / max(len(answers), 1), ran=sum(1 for a in answers if a.status.ran),
+        flagged=[a for a in by_name if a.status is Status.FLAGGED],
+        problems=[a for a in by_name if a.status not in (Status.GRADED, Status.FLAGGED)],
+        similarity=similarity, similarity_failed=similarity_failed,
+        similarity_link=similarity.html_path.name if similarity else None,
+    )
     path.write_text(page, encoding="utf-8")
+
+
+def _roster_file(text: str) -> Path:
+    """``--roster``'s type: the path, read once at parse time so a bad roster stops the
+    command before any grading."""
+    import argparse
+
+    from .lms import RosterError, read_roster
+
+    try:
+        read_roster(Path(text))
+    except RosterError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
+    return Path(text)
+
+
+def _share(text: str) -> float:
+    import argparse
+
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a share between 0 and 1")
+    return value
+
+
+def add_report_arguments(parser) -> None:
+    """``grade``'s options for the reports: similarity and LMS export."""
+    from .lms import KINDS
+    from .similarity import DEFAULT_THRESHOLD
+
+    parser.add_argument("--similarity-threshold", type=_share, default=DEFAULT_THRESHOLD, metavar="FLOAT",
+                        help="flag pairs of students when this share (0-1) of one's answer code is in the other's "
+                             f"(default {DEFAULT_THRESHOLD:g}); evidence for a person, it changes no score")
+    parser.add_argument("--no-similarity", action="store_true", help="skip the similarity report")
+    parser.add_argument("--lms", choices=KINDS, help="also write the grades as that LMS's gradebook import file")
+    parser.add_argument("--roster", type=_roster_file, metavar="FILE",
+                        help="CSV with columns identifier, name, email, lms_id: maps student ids to the LMS's ids")
+
+
+def finish_reports(args, out: Path, assignment: str, answers: list[Answer], grade_ids: list[str],
+                   codes: dict[str, str], boilerplate: str, sandboxed: bool):
+    """Write ``grades.csv``, the similarity report (unless ``--no-similarity``),
+    ``summary.html`` and the ``--lms`` file; say on stderr who is missing from the roster.
+    Returns the :class:`.lms.LmsExport` (or None without ``--lms``)."""
+    from .lms import describe, read_roster, write_lms
+    from .similarity import find_similar
+
+    roster = read_roster(args.roster) if getattr(args, "roster", None) else None  # a bad roster fails before any work
+    write_csv(out / "grades.csv", answers, grade_ids)
+    similarity, failed = None, ""
+    if not getattr(args, "no_similarity", False):
+        try:
+            similarity = find_similar(out, assignment, codes, boilerplate, args.similarity_threshold)
+            print(f"similarity: {len(similarity.pairs)} pair(s) at or above {similarity.threshold:g} "
+                  f"among {similarity.students} students: {similarity.html_path}", file=sys.stderr)
+        except Exception as err:  # noqa: BLE001 - evidence for a person; the grades are written regardless
+            failed = f"{type(err).__name__}: {err}"
+            print(f"!! similarity report failed ({failed}); grades and summary are written", file=sys.stderr)
+    write_summary(out / "summary.html", assignment, answers, grade_ids, sandboxed, similarity, failed)
+    export = None
+    if getattr(args, "roster", None) and not getattr(args, "lms", None):
+        print("note: --roster is used only with --lms: no LMS file written", file=sys.stderr)
+    if getattr(args, "lms", None):
+        export = write_lms(args.lms, out, assignment, answers, roster)
+        for line in describe(export, args.roster):
+            print(line, file=sys.stderr)
+    return export
