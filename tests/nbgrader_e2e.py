@@ -15,7 +15,7 @@ from pathlib import Path
 from autograder import REPO_ROOT
 from autograder.course import CellScore, Course
 
-_MARKERS = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", re.M)
+_MARKERS = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*(\n|\Z)", re.M)
 
 
 def _cells_by_id(nb: dict) -> dict[str, dict]:

@@ -1,11 +1,12 @@
 """Grading a batch of submissions: ``python -m autograder grade`` (see :mod:`.cli`).
 
-Modules: :mod:`.intake` (finding submissions, LMS naming), :mod:`.sandbox` (the kernel
-under bubblewrap with limits), :mod:`.kernel_guard` (runs inside the kernel: integrity
-snapshot), :mod:`.inject` (nbgrader preprocessors adding the guard to test cells),
-:mod:`.verdict` (scores from an autograded notebook), :mod:`.worker` (one process
-grading one submission at a time), :mod:`.pool` (N workers with time limits),
-:mod:`.merge` (main gradebook, result cache), :mod:`.feedback`, :mod:`.report`.
+Stages (:mod:`.batch` runs them): :mod:`.intake` (who handed in what, LMS naming) ->
+:mod:`.pool` of :mod:`.worker` processes, each grading one submission at a time with
+nbgrader, whose :mod:`.execute` runs answer cells in the student's :mod:`.sandbox` kernel
+and test cells in the referee (:mod:`autograder.referee`) -> :mod:`.merge` (main gradebook,
+result cache) -> :mod:`.report` (grades.csv, summary.html), :mod:`.similarity`, :mod:`.lms`;
+:mod:`.feedback` pages come from the workers. What crosses the stages is typed in
+:mod:`.answer`; :mod:`.cli` only parses arguments.
 """
 
 import sys as _sys

@@ -1,124 +1,116 @@
-"""Per-student feedback HTML: scores, each failed test's message, the student's notebook.
+"""Per-student feedback pages: the scores, each failed test's message, the notebook as graded.
 
-Never the hidden tests: test cells are shown as the student received them (hidden
-blocks and the grader's guard lines removed), error outputs show only
-``ename: evalue`` (a traceback quotes the hidden line that failed), any output line
-that equals a hidden line is redacted, and a final check refuses to write a page that
-still contains one of :func:`autograder.release.hidden_lines`.
+Never the hidden tests. A test cell is shown with the source the student received (the
+source notebook's test cell, hidden blocks removed), never the restored one; every line
+of every cell and output that equals a distinctive hidden-test line
+(:func:`autograder.notebook.hidden_test_lines`) is replaced; and a last check over
+everything the page shows refuses to let one through. When the notebook cannot be shown (it was not
+handed in, or it could not be run), the page says so.
 """
 from __future__ import annotations
 
-import html
-import re
+import base64
+import binascii
+from dataclasses import dataclass, field
 
-from ..release import _BLOCK, _source
-from .inject import END, PASS
-from .verdict import Verdict, error_message
+from .. import notebook as nbfacts
+from .answer import Status, TestResult
 
 MAX_OUTPUT_CHARS = 10_000
-_GUARD_LINE = re.compile(r"^_ag_guard = .*\n?", re.M)
-
-
-_HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
-
-
-def hidden_test_lines(source_nb: dict) -> set[str]:
-    """Distinctive lines (12+ characters) of the source's hidden test blocks, found nowhere else in it.
-
-    Solution lines are not in it: a student's own correct code may equal them.
-    """
-    inside, outside = set(), set()
-    for cell in source_nb["cells"]:
-        text = _source(cell)
-        for block in _HIDDEN.findall(text):
-            inside.update(line.strip() for line in block.splitlines() if len(line.strip()) >= 12)
-        outside.update(line.strip() for line in _HIDDEN.sub("", text).splitlines())
-    return inside - outside
+REDACTED = "[line removed: it is part of a hidden test]"
 
 
 class LeakError(RuntimeError):
-    """The page would show hidden test source."""
+    """The page would show hidden test source (a bug: redaction should have removed it)."""
 
 
-def visible_source(source: str, imports: str = "") -> str:
-    """A test cell's source as the student sees it: no hidden block, no guard lines."""
-    source = _GUARD_LINE.sub("", source)
-    if imports and source.startswith(imports + "\n"):
-        source = source[len(imports) + 1:]
-    return _BLOCK.sub("", source).rstrip()
+@dataclass
+class Output:
+    kind: str  # "out", "stderr", "error", "image"
+    text: str
 
 
-def _clean(text: str, secret: set[str]) -> str:
-    lines = []
-    for line in text.splitlines():
-        if line.startswith((PASS, END)):
-            continue
-        lines.append("[hidden line removed]" if line.strip() in secret else line)
+@dataclass
+class Cell:
+    kind: str  # "markdown", "code", "test"
+    source: str
+    label: str = ""
+    outputs: list[Output] = field(default_factory=list)
+
+
+def _redact(text: str, secret: set[str]) -> str:
+    lines = [REDACTED if line.strip() in secret else line for line in text.splitlines()]
     text = "\n".join(lines)
     if len(text) > MAX_OUTPUT_CHARS:
         text = text[:MAX_OUTPUT_CHARS] + f"\n... [{len(text) - MAX_OUTPUT_CHARS} more characters cut]"
     return text
 
 
-def _outputs(cell, secret: set[str]) -> str:
-    parts = []
-    for out in cell.get("outputs", []):
-        kind = out.get("output_type")
+def _outputs(cell, secret: set[str]) -> list[Output]:
+    out = []
+    for o in cell.get("outputs", []):
+        kind = o.get("output_type")
         if kind == "stream":
-            text = out.get("text", "")
-            text = _clean("".join(text) if isinstance(text, list) else text, secret)
+            text = _redact(nbfacts.source({"source": o.get("text", "")}), secret)
             if text.strip():
-                parts.append(f'<pre class="{html.escape(out.get("name", ""))}">{html.escape(text)}</pre>')
+                out.append(Output("stderr" if o.get("name") == "stderr" else "out", text))
         elif kind == "error":
-            parts.append(f'<pre class="error">{html.escape(_clean(error_message(out), secret))}</pre>')
+            out.append(Output("error", _redact(f"{o.get('ename', 'Error')}: {o.get('evalue', '')}", secret)))
         elif kind in ("execute_result", "display_data"):
-            data = out.get("data", {})
-            if "image/png" in data:
-                png = data["image/png"]
-                png = "".join(png) if isinstance(png, list) else png
-                parts.append(f'<img alt="plot" src="data:image/png;base64,{html.escape(png.strip())}">')
+            data = o.get("data", {})
+            png = data.get("image/png")
+            if png:
+                png = "".join(png) if isinstance(png, list) else str(png)
+                try:
+                    base64.b64decode(png, validate=False)
+                    out.append(Output("image", png.strip()))
+                except (binascii.Error, ValueError):
+                    pass
             elif "text/plain" in data:
-                text = data["text/plain"]
-                parts.append(f"<pre>{html.escape(_clean(''.join(text) if isinstance(text, list) else text, secret))}</pre>")
-    return "\n".join(parts)
+                out.append(Output("out", _redact(nbfacts.source({"source": data["text/plain"]}), secret)))
+    return out
 
 
-STYLE = """body{font-family:sans-serif;max-width:60em;margin:2em auto}pre{background:#f6f6f6;padding:.5em;
-overflow-x:auto;white-space:pre-wrap}pre.error,pre.stderr{background:#fdd}td,th{padding:.2em .8em;text-align:left}
-.fail{color:#a00}.pass{color:#070}.cell{border-left:3px solid #ccc;padding-left:.5em;margin:1em 0}"""
+def cells_as_graded(graded_nb, source_nb) -> list[Cell]:
+    """The graded notebook's cells as the page shows them (see the module docstring)."""
+    secret = nbfacts.hidden_test_lines(source_nb)
+    known = nbfacts.kinds_by_id(source_nb)
+    visible = {gid: nbfacts.without_hidden(nbfacts.source(c)) for gid, c in nbfacts.test_cells(source_nb).items()}
+    cells = []
+    for cell in graded_nb.cells:
+        kind = nbfacts.submitted_kind(cell, known)
+        if kind is nbfacts.CellKind.MARKDOWN:
+            cells.append(Cell("markdown", _redact(nbfacts.source(cell), secret)))
+        elif kind is nbfacts.CellKind.TEST:
+            gid = nbfacts.grade_id(cell)
+            cells.append(Cell("test", visible.get(gid, ""), f"test cell {gid} (run by the grader)",
+                              _outputs(cell, secret)))
+        elif kind is not nbfacts.CellKind.RAW:
+            label = "your answer" if kind in (nbfacts.CellKind.ANSWER, nbfacts.CellKind.EXTRA) else ""
+            cells.append(Cell("code", _redact(nbfacts.source(cell), secret), label, _outputs(cell, secret)))
+    return cells
 
 
-def render(student: str, assignment: str, notebook: str, nb, verdict: Verdict, source_nb: dict, imports: str = "") -> str:
-    """The feedback page (HTML text) for one notebook of one student."""
-    secret = hidden_test_lines(source_nb)
-    total = sum(t.score for t in verdict.tests.values())
-    most = sum(t.max_score for t in verdict.tests.values())
-    rows = []
-    for test in verdict.tests.values():
-        cls = "pass" if test.score == test.max_score else "fail"
-        rows.append(f'<tr class="{cls}"><td>{html.escape(test.grade_id)}</td><td>{test.score:g} / {test.max_score:g}</td>'
-                    f"<td><pre>{html.escape(_clean(test.message, secret)) or 'passed'}</pre></td></tr>")
-    body = [f"<h1>{html.escape(assignment)}: {html.escape(notebook)}</h1>",
-            f"<p>Student: <b>{html.escape(student)}</b>. Status: <b>{html.escape(verdict.status)}</b>. "
-            f"Score: <b>{total:g} / {most:g}</b>.</p>"]
-    if verdict.note:
-        body.append(f"<p>{html.escape(verdict.note)}</p>")
-    body.append("<table><tr><th>test</th><th>points</th><th>message</th></tr>" + "".join(rows) + "</table>")
-    body.append("<h2>Your notebook, as graded</h2>")
-    for cell in nb.cells if nb is not None else []:
-        source = cell.source if isinstance(cell.source, str) else "".join(cell.source)
-        if cell.cell_type == "code" and source.startswith("_ag_guard = ") and END in source:
-            continue  # the grader's end cell
-        if cell.metadata.get("nbgrader", {}).get("grade"):
-            source = visible_source(source, imports)
-        source = _clean(source, secret) if not cell.metadata.get("nbgrader", {}).get("solution") else source
-        if cell.cell_type == "markdown":
-            body.append(f'<div class="cell"><pre class="md">{html.escape(source)}</pre></div>')
-        elif cell.cell_type == "code":
-            body.append(f'<div class="cell"><pre class="code">{html.escape(source)}</pre>{_outputs(cell, secret)}</div>')
-    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Feedback: {html.escape(assignment)}</title>"
-            f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>")
-    leaked = [line for line in secret if line in html.unescape(page)]
+def render(student: str, assignment: str, notebook: str, graded_nb, status: Status, note: str,
+           tests: dict[str, TestResult], source_nb, why_hidden: str = "") -> str:
+    """The feedback page (HTML text) for one notebook of one student. ``graded_nb`` None: the
+    page says why there is no notebook (``why_hidden``, or from the status)."""
+    from .templates import render as render_template
+
+    secret = nbfacts.hidden_test_lines(source_nb)
+    rows = [t for t in tests.values()]
+    cells = cells_as_graded(graded_nb, source_nb) if graded_nb is not None else None
+    missing = "" if cells is not None else why_hidden or (
+        f"{notebook}.ipynb was not handed in." if status is Status.MISSING_NOTEBOOK
+        else "The notebook could not be run to its end, so there is nothing to show; the note above says why.")
+    page = render_template(
+        "feedback.html.j2", student=student, assignment=assignment, notebook=notebook, status=status.value,
+        note=_redact(note, secret), total=sum(t.score for t in rows), most=sum(t.max_score for t in rows),
+        tests=[TestResult(t.grade_id, t.score, t.max_score, _redact(t.message, secret)) for t in rows],
+        cells=cells, missing_notebook=missing)
+    shown = [note, *(t.message for t in rows)] + [piece for c in cells or [] for piece in
+                                                  (c.source, *(o.text for o in c.outputs if o.kind != "image"))]
+    leaked = {line.strip() for text in shown for line in text.splitlines()} & secret
     if leaked:
         raise LeakError(f"feedback for {student} would show {len(leaked)} hidden line(s)")
     return page

@@ -28,6 +28,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .answer import Status
+
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _RESUBMIT = re.compile(r"^(?P<stem>.*?)(?:-(?P<n>\d+))?$")
 
@@ -36,13 +38,13 @@ _RESUBMIT = re.compile(r"^(?P<stem>.*?)(?:-(?P<n>\d+))?$")
 class Submission:
     """One student's hand-in: ``notebooks`` maps notebook name (no ``.ipynb``) to a file.
 
-    ``problem`` is a status when the hand-in cannot be graded (``unreadable``...).
+    ``problem`` is a status and its reason when the hand-in cannot be graded.
     """
 
     student: str
     notebooks: dict[str, Path] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    problem: str | None = None
+    problem: tuple[Status, str] | None = None
 
 
 def student_id(text: str) -> str:
@@ -96,7 +98,7 @@ def find(root: Path, notebooks: list[str]) -> list[Submission]:
         _assign(sub, files, notebooks, lenient=False)
     for sub in found.values():
         if not sub.notebooks and sub.problem is None:
-            sub.problem = "missing notebook"
+            sub.problem = (Status.MISSING_NOTEBOOK, "no notebook of this assignment was found")
     return [found[k] for k in sorted(found)]
 
 
@@ -125,28 +127,29 @@ def _assign(sub: Submission, files: list[tuple[Path, str]], notebooks: list[str]
     sub.notebooks.update({nb: path for nb, (_, _, path) in chosen.items()})
 
 
-def check_notebook(path: Path, grade_ids: set[str]) -> str | None:
+def check_notebook(path: Path, grade_ids: set[str]) -> tuple[Status, str] | None:
     """Why ``path`` cannot be graded (a status and reason), or None when it can."""
     data = path.read_bytes()
     if not data.strip():
-        return "unreadable: empty file"
+        return Status.UNREADABLE, "empty file"
     try:
         nb = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        return "unreadable: invalid JSON"
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return Status.UNREADABLE, "invalid JSON"
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list) or "nbformat" not in nb:
-        return "unreadable: not a notebook"
+        return Status.UNREADABLE, "not a notebook"
     try:
         import nbformat
 
         nbformat.reads(data.decode("utf-8"), as_version=4)
     except Exception as err:  # noqa: BLE001 - nbformat raises many kinds
-        return f"unreadable: not a valid notebook ({type(err).__name__})"
+        return Status.UNREADABLE, f"not a valid notebook ({type(err).__name__})"
     cells = [c for c in nb["cells"] if isinstance(c, dict)]
     metas = [c.get("metadata", {}).get("nbgrader") for c in cells if isinstance(c.get("metadata"), dict)]
     ids = {m.get("grade_id") for m in metas if isinstance(m, dict)}
     if not any(isinstance(m, dict) for m in metas):
-        return "metadata stripped: no cell carries nbgrader metadata (ask for the notebook as downloaded, edited in Jupyter)"
+        return (Status.METADATA_STRIPPED,
+                "no cell carries nbgrader metadata (ask for the notebook as downloaded, edited in Jupyter)")
     if not ids & grade_ids:
-        return "wrong assignment: none of this assignment's test cells are in the notebook"
+        return Status.WRONG_ASSIGNMENT, "none of this assignment's test cells are in the notebook"
     return None

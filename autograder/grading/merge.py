@@ -11,8 +11,10 @@ import hashlib
 import json
 from pathlib import Path
 
+from .answer import Answer
+
 #: Bump when grading rules change, so cached results are regraded.
-GRADER_VERSION = "1"
+GRADER_VERSION = "2"
 
 
 def digest(paths: list[Path], extra: str = "") -> str:
@@ -27,24 +29,25 @@ def cache_key(source_hash: str, settings: str, notebooks: dict[str, Path], probl
     return digest([notebooks[k] for k in sorted(notebooks)], f"{GRADER_VERSION}|{source_hash}|{settings}|{problem}|{sorted(notebooks)}")
 
 
-def load(results: Path, student: str, key: str) -> dict | None:
+def load(results: Path, student: str, key: str) -> Answer | None:
     """The cached answer for ``student`` if its key is ``key``."""
     path = results / f"{student}.json"
     if not path.exists():
         return None
     try:
         saved = json.loads(path.read_text())
-    except ValueError:
+        return Answer.from_json(saved["answer"]) if saved.get("key") == key else None
+    except (ValueError, KeyError, TypeError):
         return None
-    return saved["answer"] if saved.get("key") == key else None
 
 
-def save(results: Path, student: str, key: str, answer: dict) -> None:
+def save(results: Path, student: str, key: str, answer: Answer) -> None:
     results.mkdir(parents=True, exist_ok=True)
-    (results / f"{student}.json").write_text(json.dumps({"key": key, "answer": answer}, indent=1, sort_keys=True))
+    (results / f"{student}.json").write_text(json.dumps({"key": key, "answer": answer.to_json()}, indent=1,
+                                                        sort_keys=True))
 
 
-def to_gradebook(db: Path, assignment: str, answers: list[dict]) -> None:
+def to_gradebook(db: Path, assignment: str, answers: list[Answer]) -> None:
     """Write each answer's per-cell scores into the gradebook at ``db`` (students created)."""
     import warnings
 
@@ -58,7 +61,7 @@ def to_gradebook(db: Path, assignment: str, answers: list[dict]) -> None:
 def _write(db, assignment, answers, Gradebook, MissingEntry) -> None:
     with Gradebook(f"sqlite:///{db}") as gb:
         for answer in answers:
-            student = answer["student"]
+            student = answer.student
             gb.update_or_create_student(student)
             try:
                 submission = gb.find_submission(assignment, student)
@@ -66,7 +69,7 @@ def _write(db, assignment, answers, Gradebook, MissingEntry) -> None:
                 submission = gb.add_submission(assignment, student)
             for nb in submission.notebooks:
                 for grade in nb.grades:
-                    score = answer["tests"].get(grade.name, [0.0])[0]
-                    grade.auto_score = min(float(score), float(grade.max_score))
+                    test = answer.tests.get(grade.name)
+                    grade.auto_score = min(test.score if test else 0.0, float(grade.max_score))
                     grade.needs_manual_grade = False
             gb.db.commit()

@@ -1,15 +1,16 @@
 """One grading process: grades one submission at a time in its own scratch nbgrader course.
 
-Started by :mod:`.pool` as ``python -m autograder.grading.worker CONFIG_JSON``; reads one
-task per line on stdin (JSON: student, notebooks ``{name: path}``, feedback folder) and
-answers one JSON line per task on its real stdout (nbgrader's log goes to stderr). Any
-failure becomes a status in the answer, never an exception that stops the batch.
+Started by :mod:`.pool` as ``python -m autograder.grading.worker SETTINGS_JSON``; reads one
+:class:`Task` per line on stdin and answers one :class:`~.answer.Answer` per line on its
+real stdout (nbgrader's log goes to stderr). It is the referee's home: torch stays
+loaded between submissions. Any failure becomes a status in the answer, never an
+exception that stops the batch.
 
 Scratch course (``work``)::
 
-    work/course/    nbgrader_config-less course: source/, gradebook.db (a copy of the
-                    prepared one), submitted/<student>/, autograded/<student>/
-    work/run/       kernel connection files and sockets (bound into the sandbox)
+    work/course/    source/, gradebook.db (a copy of the prepared one), submitted/<student>/,
+                    autograded/<student>/
+    work/run/       per-kernel folders: connection file and the referee's socket
 """
 from __future__ import annotations
 
@@ -18,127 +19,193 @@ import os
 import shutil
 import sys
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from traitlets.config import Config
 
+from .answer import Answer, Status, TestResult, worst
+
+
+@dataclass
+class WorkerSettings:
+    """What every task of one worker shares."""
+
+    assignment: str
+    work: str
+    source_notebooks: list[str]
+    bwrap: str | None
+    uid: int | None
+    memory_mb: int
+    cell_timeout: int
+    cpu_seconds: int
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+
+@dataclass
+class Task:
+    """One student: ``notebooks`` maps a notebook name to the file handed in."""
+
+    student: str
+    notebooks: dict[str, str]
+    feedback: str
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
 
 def nbgrader_config(course: Path, cell_timeout: int) -> Config:
-    """Config for nbgrader's autograde with the guard injected and the sandboxed Execute."""
-    from nbconvert.preprocessors import ClearMetadataPreprocessor
+    """autograde's config: the usual sanitising, then :class:`~.execute.TwoSidedExecute`."""
     from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput, DeduplicateIds,
-                                        IgnorePattern, LimitOutput, OverwriteCells, OverwriteKernelspec,
-                                        SaveAutoGrades)
+                                        LimitOutput, OverwriteCells, OverwriteKernelspec, SaveAutoGrades)
 
-    from .inject import InjectGuard, KeepOutputs, SandboxExecute
+    from .execute import TwoSidedExecute
 
     c = Config()
     c.CourseDirectory.root = str(course)
     c.CourseDirectory.db_url = f"sqlite:///{course / 'gradebook.db'}"
-    c.Execute.timeout = cell_timeout
+    c.TwoSidedExecute.timeout = cell_timeout
+    c.TwoSidedExecute.source_dir = str(course / "source")
     # after a timeout the kernel is interrupted; give it time to answer (a loaded machine is slow)
-    c.Execute.iopub_timeout = 30
-    c.Execute.raise_on_iopub_timeout = False
-    c.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:"]
+    c.TwoSidedExecute.iopub_timeout = 30
+    c.TwoSidedExecute.raise_on_iopub_timeout = False
+    c.TwoSidedExecute.extra_arguments = ["--HistoryManager.hist_file=:memory:"]
     # every output is in once the last cell finished; a graceful shutdown only waits (about 1 s)
-    c.Execute.shutdown_kernel = "immediate"
+    c.TwoSidedExecute.shutdown_kernel = "immediate"
     c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells,
-                                          CheckCellMetadata, InjectGuard]
-    c.Autograde.autograde_preprocessors = [SandboxExecute, KeepOutputs, IgnorePattern, ClearMetadataPreprocessor,
-                                           LimitOutput, SaveAutoGrades, AssignLatePenalties]
+                                          CheckCellMetadata]
+    c.Autograde.autograde_preprocessors = [TwoSidedExecute, LimitOutput, SaveAutoGrades, AssignLatePenalties]
     return c
 
 
 class Worker:
     """Grades tasks in the scratch course ``work/course`` (see the module docstring)."""
 
-    def __init__(self, settings: dict):
-        import nbformat
+    def __init__(self, settings: WorkerSettings):
+        import torch
 
-        from .inject import course_modules
-        from .sandbox import Policy, SandboxKernelManager, startup_arguments
+        from .. import notebook as nbfacts
+        from .sandbox import Limits, Policy, SandboxKernelManager
 
+        torch.set_num_threads(1)  # workers run side by side, one per core
         self.settings = settings
-        self.assignment = settings["assignment"]
-        self.work = Path(settings["work"])
-        self.course = self.work / "course"
-        run = self.work / "run"
+        self.course = Path(settings.work) / "course"
+        run = Path(settings.work) / "run"
         run.mkdir(parents=True, exist_ok=True)
+        os.chmod(run, 0o700)
         SandboxKernelManager.runtime_root = run
-        SandboxKernelManager.policy = Policy(hidden=[Path(p) for p in settings["hidden"]], writable=[],
-                                             memory_mb=settings["memory_mb"], bwrap=settings["bwrap"])
-        self.source = {Path(p).stem: json.loads(Path(p).read_text()) for p in settings["source_notebooks"]}
-        modules = [m for nb in self.source.values() for m in course_modules(nbformat.from_dict(nb))]
-        SandboxKernelManager.startup = startup_arguments(list(dict.fromkeys(modules)))
-        self.max_scores = settings["max_scores"]
+        SandboxKernelManager.policy = Policy(settings.bwrap, settings.uid,
+                                             Limits(memory_mb=settings.memory_mb, cpu_seconds=settings.cpu_seconds))
+        self.source = {Path(p).stem: nbfacts.read(p) for p in settings.source_notebooks}
+        self.max_scores = {name: nbfacts.max_scores(nb) for name, nb in self.source.items()}
 
-    def grade(self, task: dict) -> dict:
-        """Grade one student's notebooks; the answer always has ``status`` and ``tests``, and
+    def grade(self, task: Task) -> Answer:
+        """Grade one student's notebooks; the answer always has every test and a status, and
         ``seconds``: the wall time this worker spent on the task."""
         started = time.perf_counter()
         try:
             answer = self._grade(task)
         except Exception as err:  # noqa: BLE001 - any failure is a status
-            answer = {"student": task["student"], "status": "crashed", "note": f"grader error: {err!r}"[:500], "tests": {}}
-        answer["seconds"] = round(time.perf_counter() - started, 3)
+            sys.stderr.write(f"--- {task.student}: grader error {err!r}\n")
+            everything = {g: m for per in self.max_scores.values() for g, m in per.items()}
+            answer = Answer.not_run(task.student, Status.CRASHED, f"grader error: {err!r}"[:500], everything)
+        answer.seconds = round(time.perf_counter() - started, 3)
         return answer
 
-    def _grade(self, task: dict) -> dict:
-        import nbformat
+    def _grade(self, task: Task) -> Answer:
         from nbgrader.apps import NbGraderAPI
         from nbgrader.coursedir import CourseDirectory
 
-        from . import inject
-        from .feedback import LeakError, render
-        from .verdict import Verdict, judge
-
-        student, assignment = task["student"], self.assignment
+        student, assignment = task.student, self.settings.assignment
         for sub in ("submitted", "autograded"):
             shutil.rmtree(self.course / sub / student, ignore_errors=True)
         dest = self.course / "submitted" / student / assignment
         dest.mkdir(parents=True)
-        for name, path in task["notebooks"].items():
+        for name, path in task.notebooks.items():
             shutil.copyfile(path, dest / f"{name}.ipynb")
-        inject.TOKENS.clear()
-        inject.EXECUTED.clear()
-        config = nbgrader_config(self.course, self.settings["cell_timeout"])
+        config = nbgrader_config(self.course, self.settings.cell_timeout)
         api = NbGraderAPI(CourseDirectory(config=config), config=config)
         result = api.autograde(assignment, student, force=True, create=True)
         if not result.get("success"):
             sys.stderr.write(f"--- {student}: nbgrader autograde failed\n{result.get('log', '')}\n{result.get('error', '')}\n")
-        answer = {"student": student, "status": "graded", "note": "", "tests": {}, "notebooks": {}}
-        feedback_dir = Path(task["feedback"])
-        feedback_dir.mkdir(parents=True, exist_ok=True)
+        log = (result.get("log") or "") + (result.get("error") or "")
+        answer = Answer(student, Status.GRADED)
         statuses = []
-        for name in self.max_scores:
-            max_scores = self.max_scores[name]
-            nb = inject.EXECUTED.get(name)
-            if name not in task["notebooks"]:
-                verdict = Verdict(status="missing notebook", note=f"no {name}.ipynb")
-                verdict.tests = judge(nbformat.v4.new_notebook(), {}, max_scores).tests
-                for test in verdict.tests.values():
-                    test.message = f"{name}.ipynb was not handed in"
-            elif nb is None:
-                log = (result.get("log") or "") + (result.get("error") or "")
-                status = "timeout" if "Timeout" in log or "timed out" in log else "crashed"
-                verdict = Verdict(status=status, note=_last_error(log))
-                verdict.tests = judge(nbformat.v4.new_notebook(), {}, max_scores).tests
-                for test in verdict.tests.values():
-                    test.message = f"the notebook could not be run to its end ({status}): {verdict.note}"
-            else:
-                verdict = judge(nb, inject.TOKENS.get(name, {}), max_scores)
-            statuses.append(verdict.status)
-            if verdict.note:
-                answer["note"] = (answer["note"] + "; " if answer["note"] else "") + verdict.note
-            answer["tests"].update({gid: [t.score, t.max_score, t.message] for gid, t in verdict.tests.items()})
-            imports = inject.locked_imports(nbformat.from_dict(self.source[name]))
-            try:
-                page = render(student, assignment, name, nb, verdict, self.source[name], imports)
-            except LeakError:
-                page = render(student, assignment, name, None, verdict, self.source[name], imports)
-            (feedback_dir / f"{name}.html").write_text(page, encoding="utf-8")
-        answer["status"] = next((s for s in statuses if s != "graded"), "graded")
+        feedback_dir = Path(task.feedback)
+        feedback_dir.mkdir(parents=True, exist_ok=True)
+        scores = self._nbgrader_scores(student)
+        for name, max_scores in self.max_scores.items():
+            status, note, tests, graded_nb = self._notebook(student, name, task, max_scores, scores, log)
+            statuses.append(status)
+            answer.add_note(note)
+            answer.tests.update(tests)
+            if graded_nb is not None:
+                answer.flags += graded_nb.metadata.get("autograder", {}).get("flags", [])
+            self._feedback(feedback_dir, student, name, graded_nb, status, note, tests)
+        answer.status = worst(statuses)
         return answer
+
+    def _notebook(self, student, name, task, max_scores, scores, log):
+        """``(status, note, {grade_id: TestResult}, autograded notebook or None)`` for one notebook."""
+        from .. import notebook as nbfacts
+        from .execute import METADATA_KEY, NotebookRun
+
+        def every(message: str) -> dict[str, TestResult]:
+            return {g: TestResult(g, 0.0, m, message) for g, m in max_scores.items()}
+
+        if name not in task.notebooks:
+            return Status.MISSING_NOTEBOOK, f"no {name}.ipynb", every(f"{name}.ipynb was not handed in"), None
+        path = self.course / "autograded" / student / self.settings.assignment / f"{name}.ipynb"
+        graded = nbfacts.read(path) if path.exists() else None
+        record = graded.metadata.get(METADATA_KEY) if graded is not None else None
+        if record is None:
+            status = Status.TIMEOUT if "Timeout" in log or "timed out" in log else Status.CRASHED
+            note = f"the notebook could not be run to its end ({status.value}): {_last_error(log)}"
+            return status, note, every(note), graded
+        run = NotebookRun.from_json(record)
+        tests = {}
+        for gid, max_score in max_scores.items():
+            test = run.tests.get(gid)
+            nbgrader_full = scores.get(gid, 0.0) >= max_score
+            if test is not None and test.passed and nbgrader_full:
+                tests[gid] = TestResult(gid, max_score, max_score)
+            else:
+                message = test.message if test is not None and not test.passed else \
+                    "not counted: nbgrader did not score this cell" if test is not None else "this test did not run"
+                tests[gid] = TestResult(gid, 0.0, max_score, message)
+        note = run.note
+        if run.flags:
+            note = "; ".join(filter(None, [note, "flagged: " + " | ".join(run.flags[:5])]))
+        return run.status, note, tests, graded
+
+    def _nbgrader_scores(self, student: str) -> dict[str, float]:
+        """nbgrader's own per-cell scores from this worker's gradebook."""
+        from nbgrader.api import Gradebook, MissingEntry
+
+        out: dict[str, float] = {}
+        try:
+            with Gradebook(f"sqlite:///{self.course / 'gradebook.db'}") as gb:
+                submission = gb.find_submission(self.settings.assignment, student)
+                for nb in submission.notebooks:
+                    for grade in nb.grades:
+                        out[grade.name] = float(grade.auto_score or 0.0)
+        except MissingEntry:
+            pass
+        return out
+
+    def _feedback(self, folder: Path, student: str, name: str, graded_nb, status: Status, note: str,
+                  tests: dict[str, TestResult]) -> None:
+        from .feedback import LeakError, render
+
+        try:
+            page = render(student, self.settings.assignment, name, graded_nb, status, note, tests, self.source[name])
+        except LeakError as err:  # never silently: the page and the log say the notebook is left out
+            sys.stderr.write(f"--- {student}: {err}; the feedback page leaves the notebook out\n")
+            page = render(student, self.settings.assignment, name, None, status, note, tests, self.source[name],
+                          why_hidden=f"The notebook is left out of this page: {err}. Ask your instructor.")
+        (folder / f"{name}.html").write_text(page, encoding="utf-8")
 
 
 def _last_error(log: str) -> str:
@@ -150,14 +217,15 @@ def _last_error(log: str) -> str:
 
 
 def main() -> int:
-    settings = json.loads(sys.argv[1])
+    settings = WorkerSettings(**json.loads(sys.argv[1]))
     out = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # anything printed by nbgrader or jupyter goes to the log, not the answers
     worker = Worker(settings)
     out.write(json.dumps({"ready": True}) + "\n")
     for line in sys.stdin:
         if line.strip():
-            out.write(json.dumps(worker.grade(json.loads(line))) + "\n")
+            answer = worker.grade(Task(**json.loads(line)))
+            out.write(json.dumps(answer.to_json()) + "\n")
     return 0
 
 

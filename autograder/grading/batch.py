@@ -1,0 +1,241 @@
+"""One ``grade`` run, stage by stage: intake -> course -> workers -> merge -> reports.
+
+* intake (:mod:`.intake`): who handed in what; unreadable or foreign files get their
+  status here and are never run;
+* course: a private nbgrader course under ``OUT/course`` whose gradebook comes from
+  ``solutions/<assignment>`` (regenerated when the sources or the grader change);
+* workers (:mod:`.pool`, :mod:`.worker`): every student whose files, the sources or the
+  settings changed since the last run, graded in parallel, each kernel sandboxed;
+* merge (:mod:`.merge`): the result cache and the main gradebook, nbgrader's own export;
+* reports (:mod:`.report`): ``grades.csv``, ``summary.html``, the similarity report, the
+  LMS file; feedback pages come from the workers.
+
+Layout of ``OUT``::
+
+    OUT/grades.csv  OUT/summary.html  OUT/similarity.{csv,html}  OUT/feedback/<student>/<nb>.html
+    OUT/course/     the main nbgrader course (gradebook.db)
+    OUT/results/    one cached answer per student (reruns reuse them)
+    OUT/work/       scratch courses of the workers, worker logs, unpacked zips
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import REPO_ROOT
+from .answer import Answer, Status
+
+#: Kernels of worker i run as this uid + i when the grader is root.
+KERNEL_UID_BASE = 61000
+
+
+@dataclass
+class Options:
+    """What ``grade`` was asked to do (see :mod:`.cli` for each option's meaning)."""
+
+    submissions: Path
+    assignment: str
+    out: Path
+    workers: int
+    cell_timeout: int
+    notebook_timeout: int
+    memory_mb: int
+    no_sandbox: bool
+
+
+def source_digest(sources: list[Path]) -> str:
+    """Hash of the assignment's source notebooks and the grader's code (a change regrades everyone)."""
+    from .merge import digest
+
+    code = sorted((REPO_ROOT / "autograder").rglob("*.py")) + sorted((REPO_ROOT / "autograder_kernel").rglob("*.py"))
+    return digest(sources + code)
+
+
+def prepare_course(out: Path, assignment: str, source_hash: str) -> Path:
+    """``out/course`` with the assignment's gradebook (regenerated when the sources changed)."""
+    from ..course import Course
+
+    course = out / "course"
+    stamp = course / ".source-hash"
+    if not (stamp.exists() and stamp.read_text() == source_hash and (course / "gradebook.db").exists()):
+        shutil.rmtree(course, ignore_errors=True)
+        Course(course).add_source(assignment)
+        stamp.write_text(source_hash)
+    return course
+
+
+def _sandbox(no_sandbox: bool) -> str | None:
+    from .sandbox import bwrap_path
+
+    bwrap = None if no_sandbox else bwrap_path()
+    if bwrap is None:
+        print("!" * 78 + "\n!! WARNING: NO SANDBOX. Student code runs as you, with your files and network."
+              "\n!! Install bubblewrap (Debian: apt-get install bubblewrap) to grade safely.\n" + "!" * 78,
+              file=sys.stderr)
+    return bwrap
+
+
+def _workers(opts: Options, course: Path, work: Path, sources: list[Path], n: int, bwrap: str | None):
+    from .worker import WorkerSettings
+
+    template = work / "template"
+    shutil.rmtree(template, ignore_errors=True)
+    (template / "course").mkdir(parents=True)
+    shutil.copytree(course / "source", template / "course" / "source")
+    shutil.copyfile(course / "gradebook.db", template / "course" / "gradebook.db")
+    root = os.geteuid() == 0
+    settings = []
+    for i in range(n):
+        w = work / f"worker{i}"
+        shutil.rmtree(w, ignore_errors=True)
+        shutil.copytree(template, w)
+        settings.append(WorkerSettings(
+            assignment=opts.assignment, work=str(w), source_notebooks=[str(p) for p in sources], bwrap=bwrap,
+            uid=KERNEL_UID_BASE + i if (bwrap and root) else None, memory_mb=opts.memory_mb,
+            cell_timeout=opts.cell_timeout, cpu_seconds=max(opts.notebook_timeout, 60)))
+    return settings
+
+
+def grade(opts: Options, report_args) -> int:
+    """Grade every submission under ``opts.submissions``; write the outputs under ``opts.out``."""
+    from tqdm import tqdm
+
+    from .. import notebook as nbfacts
+    from . import intake, merge, pool, report
+    from .worker import Task
+
+    started = time.monotonic()
+    assignment, out = opts.assignment, opts.out.resolve()
+    sources = sorted((REPO_ROOT / "solutions" / assignment).glob("*.ipynb"))
+    if not sources:
+        print(f"no assignment {assignment!r} in {REPO_ROOT / 'solutions'}", file=sys.stderr)
+        return 2
+    out.mkdir(parents=True, exist_ok=True)
+    work = out / "work"
+    submissions_root = intake.unpack(opts.submissions.resolve(), work / "unpacked")
+    max_scores = {p.stem: nbfacts.max_scores(nbfacts.read(p)) for p in sources}
+    every = {g: m for per in max_scores.values() for g, m in per.items()}
+    grade_ids = list(every)
+    bwrap = _sandbox(opts.no_sandbox)
+    source_hash = source_digest(sources)
+    settings_key = f"{opts.cell_timeout}|{opts.notebook_timeout}|{opts.memory_mb}|{bool(bwrap)}"
+    course = prepare_course(out, assignment, source_hash)
+
+    subs = intake.find(submissions_root, list(max_scores))
+    answers: dict[str, Answer] = {}
+    tasks: list[Task] = []
+    keys: dict[str, str] = {}
+    for sub in subs:
+        for path in sub.notebooks.values():
+            problem = intake.check_notebook(path, set(grade_ids))
+            if problem and sub.problem is None:
+                sub.problem = problem
+        keys[sub.student] = merge.cache_key(source_hash, settings_key, sub.notebooks,
+                                            f"{sub.problem[0].value}: {sub.problem[1]}" if sub.problem else None)
+        cached = merge.load(out / "results", sub.student, keys[sub.student])
+        if cached is not None:
+            answers[sub.student] = cached
+        elif sub.problem:
+            answers[sub.student] = Answer.not_run(sub.student, sub.problem[0], sub.problem[1], every)
+            for note in sub.notes:
+                answers[sub.student].add_note(note)
+            merge.save(out / "results", sub.student, keys[sub.student], answers[sub.student])
+        else:
+            tasks.append(Task(sub.student, {k: str(v) for k, v in sub.notebooks.items()},
+                              str(out / "feedback" / sub.student)))
+    notes = {s.student: s.notes for s in subs}
+    n_workers = max(1, min(opts.workers, len(tasks)))
+    print(f"{len(subs)} students; {len(tasks)} to grade, {len(subs) - len(tasks)} unchanged or ungradable; "
+          f"{n_workers if tasks else 0} workers; sandbox: {'bubblewrap' if bwrap else 'NONE'}", file=sys.stderr)
+
+    settings = _workers(opts, course, work, sources, n_workers, bwrap) if tasks else []
+    progress = tqdm(total=len(tasks), unit="student", file=sys.stderr, disable=not tasks, dynamic_ncols=True)
+
+    def done(answer: Answer) -> None:
+        for note in notes.get(answer.student, []):
+            answer.add_note(note)
+        for gid, m in every.items():
+            answer.tests.setdefault(gid, Answer.not_run(answer.student, answer.status, "", {gid: m}).tests[gid])
+        answers[answer.student] = answer
+        merge.save(out / "results", answer.student, keys[answer.student], answer)
+        progress.set_postfix_str(f"{answer.student}: {answer.status.value}", refresh=False)
+        progress.update(1)
+
+    prepared = time.monotonic()
+    pool.run(tasks, settings, [work / f"worker{i}.log" for i in range(len(settings))], opts.notebook_timeout, done,
+             every)
+    progress.close()
+    for task in tasks:  # a worker that could not even start
+        if task.student not in answers:
+            done(Answer.not_run(task.student, Status.CRASHED, "no grading worker could start", every))
+
+    graded = time.monotonic()
+    final = [answers[s.student] for s in subs]
+    for answer in final:
+        if not (out / "feedback" / answer.student).exists():
+            _problem_feedback(out, assignment, answer, sources)
+    merge.to_gradebook(course / "gradebook.db", assignment, final)
+    _export(course, out)
+    ran = {a.student for a in final if a.status.ran}
+    codes = _answer_codes(subs, sources, ran)
+    report.finish_reports(report_args, out, assignment, final, grade_ids, codes, _boilerplate(assignment, sources),
+                          bool(bwrap))
+    print(report.summary_text(final, grade_ids))
+    print(f"time: {prepared - started:.1f} s preparing, {graded - prepared:.1f} s grading, "
+          f"{time.monotonic() - graded:.1f} s gradebook, export and reports", file=sys.stderr)
+    print(f"\nwrote {out / 'grades.csv'}, {out / 'summary.html'}, feedback in {out / 'feedback'}")
+    return 0
+
+
+def _problem_feedback(out: Path, assignment: str, answer: Answer, sources: list[Path]) -> None:
+    """A page for a student whose notebook was not run (unreadable, wrong assignment...)."""
+    from .. import notebook as nbfacts
+    from .feedback import render
+
+    folder = out / "feedback" / answer.student
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in sources:
+        source_nb = nbfacts.read(path)
+        tests = {g: answer.tests[g] for g in nbfacts.max_scores(source_nb) if g in answer.tests}
+        page = render(answer.student, assignment, path.stem, None, answer.status, answer.note, tests, source_nb,
+                      why_hidden=f"Your notebook was not run: {answer.status.value} ({answer.note}).")
+        (folder / f"{path.stem}.html").write_text(page, encoding="utf-8")
+
+
+def _export(course: Path, out: Path) -> None:
+    """nbgrader's own CSV export of the main gradebook (what ``nbgrader export`` writes)."""
+    from nbgrader.api import Gradebook
+    from nbgrader.plugins.export import CsvExportPlugin
+
+    try:
+        with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+            CsvExportPlugin(to=str(out / "nbgrader-export.csv")).export(gb)
+    except Exception as err:  # noqa: BLE001 - grades.csv is written already; this export is extra
+        print(f"note: nbgrader export failed: {err!r}", file=sys.stderr)
+
+
+def _answer_codes(subs, sources: list[Path], students: set[str]) -> dict[str, str]:
+    """``{student: answer code}`` (answer cells and added cells of every notebook), for the
+    similarity report; only students whose notebook ran."""
+    from ..notebook import answer_sources, read
+
+    source_nbs = {p.stem: read(p) for p in sources}
+    codes = {}
+    for sub in subs:
+        if sub.student in students:
+            codes[sub.student] = "\n\n".join(src for name, path in sorted(sub.notebooks.items()) if name in source_nbs
+                                              for src in answer_sources(read(path), source_nbs[name]))
+    return codes
+
+
+def _boilerplate(assignment: str, sources: list[Path]) -> str:
+    """The released exercise's own answer-cell code (stubs, docstrings): never counts as shared."""
+    from ..notebook import answer_sources, read
+
+    released = REPO_ROOT / "exercises" / assignment
+    return "\n\n".join(src for p in sources if (released / p.name).exists()
+                        for src in answer_sources(read(released / p.name), read(p)))
