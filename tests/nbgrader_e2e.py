@@ -1,19 +1,23 @@
-"""Shared helpers for end-to-end tests with real nbgrader.
+"""Shared helpers for end-to-end tests with real nbgrader, through the instructor's command.
 
 A simulated student starts from the released exercise notebook (what students get) and
 fills every solution cell with the solution's code (markers stripped), optionally with a
 deliberate bug: ``bugs={"relu_solution": ("x > 0", "x >= 0")}`` replaces text in the
-cell with that grade_id. :func:`grade` autogrades submissions in a private course folder
-and returns each student's per-cell scores.
+cell with that grade_id. :func:`grade` grades submissions with ``python -m autograder
+grade`` (nbgrader as the engine, answer cells in the sandboxed kernel, tests in the
+referee) and returns each student's per-cell scores.
 """
 from __future__ import annotations
 
+import csv
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 from autograder import REPO_ROOT
-from autograder.course import CellScore, Course
+from autograder.course import CellScore
 
 _MARKERS = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*(\n|\Z)", re.M)
 
@@ -63,14 +67,25 @@ def student_notebook(
     return out
 
 
-def grade(root: Path, assignment: str, submissions: dict[str, Path]) -> dict[str, dict[str, CellScore]]:
-    """Autograde ``{student: notebook path}`` for ``assignment`` in a course at ``root``."""
-    course = Course(root)
-    course.add_source(assignment)
+def grade(root: Path, assignment: str, submissions: dict[str, Path], *extra: str) -> dict[str, dict[str, CellScore]]:
+    """Grade ``{student: notebook path}`` for ``assignment`` with ``python -m autograder grade``
+    (output under ``root/out``); return each student's per-cell scores."""
+    from autograder import notebook as nbfacts
+
+    inbox = root / "inbox"
     for student, path in submissions.items():
-        course.submit(student, assignment, path)
-    course.autograde(assignment)
-    return {student: course.scores(assignment, student) for student in submissions}
+        dest = inbox / student / assignment / path.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(path.read_bytes())
+    out = root / "out"
+    done = subprocess.run([sys.executable, "-m", "autograder", "grade", str(inbox), "--assignment", assignment,
+                           "--out", str(out), "--workers", "2", "--no-similarity", *extra],
+                          capture_output=True, text=True, cwd=REPO_ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    max_scores = {g: m for p in sorted((REPO_ROOT / "solutions" / assignment).glob("*.ipynb"))
+                  for g, m in nbfacts.max_scores(nbfacts.read(p)).items()}
+    rows = {r["student"]: r for r in csv.DictReader((out / "grades.csv").open())}
+    return {s: {g: CellScore(g, float(rows[s][g]), m) for g, m in max_scores.items()} for s in submissions}
 
 
 def lost(scores: dict[str, CellScore]) -> set[str]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,7 +80,7 @@ def _sandbox(no_sandbox: bool) -> str | None:
     return bwrap
 
 
-def _workers(opts: Options, course: Path, work: Path, sources: list[Path], n: int, bwrap: str | None):
+def _workers(opts: Options, course: Path, work: Path, sources: list[Path], n: int, bwrap: str | None, run: Path):
     from .worker import WorkerSettings
 
     template = work / "template"
@@ -94,7 +95,8 @@ def _workers(opts: Options, course: Path, work: Path, sources: list[Path], n: in
         shutil.rmtree(w, ignore_errors=True)
         shutil.copytree(template, w)
         settings.append(WorkerSettings(
-            assignment=opts.assignment, work=str(w), source_notebooks=[str(p) for p in sources], bwrap=bwrap,
+            assignment=opts.assignment, work=str(w), run_dir=str(run / f"w{i}"), source_notebooks=[str(p) for p in sources],
+            bwrap=bwrap,
             uid=KERNEL_UID_BASE + i if (bwrap and root) else None, memory_mb=opts.memory_mb,
             cell_timeout=opts.cell_timeout, cpu_seconds=max(opts.notebook_timeout, 60)))
     return settings
@@ -152,7 +154,8 @@ def grade(opts: Options, report_args) -> int:
     print(f"{len(subs)} students; {len(tasks)} to grade, {len(subs) - len(tasks)} unchanged or ungradable; "
           f"{n_workers if tasks else 0} workers; sandbox: {'bubblewrap' if bwrap else 'NONE'}", file=sys.stderr)
 
-    settings = _workers(opts, course, work, sources, n_workers, bwrap) if tasks else []
+    run = Path(tempfile.mkdtemp(prefix="autograder-"))  # kernels' sockets: a short path, private to the grader
+    settings = _workers(opts, course, work, sources, n_workers, bwrap, run) if tasks else []
     progress = tqdm(total=len(tasks), unit="student", file=sys.stderr, disable=not tasks, dynamic_ncols=True)
 
     def done(answer: Answer) -> None:
@@ -166,9 +169,12 @@ def grade(opts: Options, report_args) -> int:
         progress.update(1)
 
     prepared = time.monotonic()
-    pool.run(tasks, settings, [work / f"worker{i}.log" for i in range(len(settings))], opts.notebook_timeout, done,
-             every)
-    progress.close()
+    try:
+        pool.run(tasks, settings, [work / f"worker{i}.log" for i in range(len(settings))], opts.notebook_timeout,
+                 done, every)
+    finally:
+        progress.close()
+        shutil.rmtree(run, ignore_errors=True)
     for task in tasks:  # a worker that could not even start
         if task.student not in answers:
             done(Answer.not_run(task.student, Status.CRASHED, "no grading worker could start", every))

@@ -10,7 +10,10 @@ Scratch course (``work``)::
 
     work/course/    source/, gradebook.db (a copy of the prepared one), submitted/<student>/,
                     autograded/<student>/
-    work/run/       per-kernel folders: connection file and the referee's socket
+
+Each kernel's connection file and the referee's socket live in ``run_dir``, a private
+folder the batch makes under the system's temporary folder (a Unix socket's path must be
+short) and removes at the end.
 """
 from __future__ import annotations
 
@@ -33,6 +36,7 @@ class WorkerSettings:
 
     assignment: str
     work: str
+    run_dir: str
     source_notebooks: list[str]
     bwrap: str | None
     uid: int | None
@@ -92,10 +96,10 @@ class Worker:
         torch.set_num_threads(1)  # workers run side by side, one per core
         self.settings = settings
         self.course = Path(settings.work) / "course"
-        run = Path(settings.work) / "run"
-        run.mkdir(parents=True, exist_ok=True)
-        os.chmod(run, 0o700)
-        SandboxKernelManager.runtime_root = run
+        run_dir = Path(settings.run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(run_dir, 0o700)
+        SandboxKernelManager.runtime_root = run_dir
         SandboxKernelManager.policy = Policy(settings.bwrap, settings.uid,
                                              Limits(memory_mb=settings.memory_mb, cpu_seconds=settings.cpu_seconds))
         self.source = {Path(p).stem: nbfacts.read(p) for p in settings.source_notebooks}
