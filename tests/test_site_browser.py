@@ -234,3 +234,23 @@ def test_chapter_figures_are_readable_in_light_and_dark_theme(site, browser, scr
         assert statistics.median(page_pixels) < 80, f"dark theme page is not dark: {shot_path}"
     else:
         assert statistics.median(page_pixels) > 200, f"light theme page is not light: {shot_path}"
+
+
+OVERFLOWING_PRE = """() => [...document.querySelectorAll('.bd-article pre')]
+    .filter(p => p.scrollWidth > p.clientWidth + 1)
+    .map(p => p.innerText.split('\\n').reduce((a, b) => a.length >= b.length ? a : b))"""
+
+
+def test_no_code_or_output_line_hides_behind_a_horizontal_scroll(site, browser):
+    """At a 1280-pixel window every code cell and every printed output fits its column."""
+    base, html = site
+    chapters = sorted(p.relative_to(html).as_posix() for p in (html / "book").glob("[0-9][0-9]-*.html"))
+    assert len(chapters) >= 7, chapters
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    cut = []
+    for rel in chapters:
+        page.goto(base + rel, wait_until="load")
+        cut += [f"{rel}: {line[:120]}" for line in page.evaluate(OVERFLOWING_PRE)]
+    context.close()
+    assert not cut, "lines wider than their column:\n" + "\n".join(cut)
