@@ -135,7 +135,7 @@ def test_chapter_7_is_built_on_real_images_never_the_standin(built_book):
         assert "data: the full FashionMNIST data set" in text
     assert "stand-in" not in text.lower() and "synthetic" not in text.lower()
     # trained on a validation split, tested once
-    assert "validation 100 images" in text or "validation 5000 images" in text
+    assert "validation 100 images, 10 of each class" in text or "validation 5000 images" in text
     assert "test accuracy: logits out" in text
 
 
