@@ -38,7 +38,7 @@ CHAPTER_DOCNAME = re.compile(r"^book/(?P<name>\d\d-[A-Za-z0-9_-]+)$")
 GITHUB_URL = re.compile(r"^https://github\.com/(?P<org>[^/]+)/(?P<repo>[^/]+?)(?:\.git)?/?$")
 #: Owners that only ever stand for "put your organisation here".
 PLACEHOLDER_OWNERS = frozenset({"your-org", "your-organisation", "your-organization", "your-name", "your-username",
-                                "org", "owner", "user", "username", "example", "me"})
+                                "owner", "user", "username", "example"})
 #: What Jupyter Book puts in ``repository_url`` when ``_config.yml`` names no repository.
 JUPYTER_BOOK_DEFAULT = ("executablebooks", "jupyter-book")
 
