@@ -5,11 +5,14 @@ a box is put under the page title with
 
 - "Download the exercise notebook": the notebook is copied into the build
   (``_downloads/``, Sphinx's download mechanism), so the link works offline;
-- "Open in Colab" and "Launch on Binder" links, built from ``_config.yml``'s
-  ``repository: url`` and ``branch`` (which Jupyter Book passes to the theme as
-  ``repository_url`` and ``repository_branch``) and the ``exercise_launch`` setting
-  (``sphinx: config: exercise_launch: {colab_url: ..., binderhub_url: ...}``; an empty
-  URL drops that link). The instructor sets these for the course's repository.
+- "Open in Colab" and "Launch on Binder" links and the ``pip install git+...`` line for
+  Colab, built from ``_config.yml``'s ``repository: url`` and ``branch`` (which Jupyter
+  Book passes to the theme as ``repository_url`` and ``repository_branch``) and the
+  ``exercise_launch`` setting (``sphinx: config: exercise_launch: {colab_url: ...,
+  binderhub_url: ...}``; an empty URL drops that link). They are built only when the
+  URL names a real GitHub repository: not when it is empty, a placeholder such as
+  ``your-org/...``, or Jupyter Book's default (its own repository, which it fills in
+  when ``_config.yml`` names none). Then the box has the download alone.
   Jupyter Book's own ``launch_buttons`` are left off on purpose: they would launch the
   chapter page's Markdown source, which Colab cannot open, not the exercise.
 
@@ -33,6 +36,11 @@ logger = logging.getLogger(__name__)
 
 CHAPTER_DOCNAME = re.compile(r"^book/(?P<name>\d\d-[A-Za-z0-9_-]+)$")
 GITHUB_URL = re.compile(r"^https://github\.com/(?P<org>[^/]+)/(?P<repo>[^/]+?)(?:\.git)?/?$")
+#: Owners that only ever stand for "put your organisation here".
+PLACEHOLDER_OWNERS = frozenset({"your-org", "your-organisation", "your-organization", "your-name", "your-username",
+                                "owner", "user", "username", "example"})
+#: What Jupyter Book puts in ``repository_url`` when ``_config.yml`` names no repository.
+JUPYTER_BOOK_DEFAULT = ("executablebooks", "jupyter-book")
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,19 @@ def exercise_notebooks(srcdir: Path, docname: str) -> list[str]:
     return sorted(f"exercises/{match['name']}/{nb.name}" for nb in folder.glob("*.ipynb"))
 
 
+def course_repository(repository_url: str | None) -> tuple[str, str] | None:
+    """``(owner, name)`` of the course's GitHub repository, or None when the URL is empty,
+    not on GitHub, a placeholder (``your-org/...``, ``<owner>/...``) or Jupyter Book's
+    default: links built from those would 404."""
+    match = GITHUB_URL.match(repository_url.strip()) if repository_url else None
+    if not match:
+        return None
+    org, repo = match["org"], match["repo"]
+    if org.lower() in PLACEHOLDER_OWNERS or "<" in org or "{" in org or (org, repo) == JUPYTER_BOOK_DEFAULT:
+        return None
+    return org, repo
+
+
 def launch_links(
     path: str,
     repository_url: str,
@@ -63,11 +84,11 @@ def launch_links(
 ) -> ExerciseLinks:
     """Colab and Binder links for ``path`` (relative to the repository root) in a GitHub
     repository; a link is None when its service is not configured or the repository is
-    not on GitHub (both services open notebooks from GitHub by URL)."""
-    match = GITHUB_URL.match(repository_url.strip()) if repository_url else None
-    if not match:
+    not a real one on GitHub (both services open notebooks from GitHub by URL)."""
+    found = course_repository(repository_url)
+    if found is None:
         return ExerciseLinks(path, None, None)
-    org, repo = match["org"], match["repo"]
+    org, repo = found
     quoted = quote(path)
     colab = f"{colab_url.rstrip('/')}/github/{org}/{repo}/blob/{branch}/{quoted}" if colab_url else None
     binder = (
@@ -83,11 +104,12 @@ DEFAULT_LAUNCH = {"colab_url": "https://colab.research.google.com", "binderhub_u
 
 def colab_install_command(repository_url: str, branch: str = "main") -> str | None:
     """The cell a Colab user runs first: Colab opens the notebook alone, without the
-    course's ``autograder`` package its test cells import. None off GitHub."""
-    match = GITHUB_URL.match(repository_url.strip()) if repository_url else None
-    if not match:
+    course's ``autograder`` package its test cells import. None without a real GitHub
+    repository."""
+    found = course_repository(repository_url)
+    if found is None:
         return None
-    return f"!pip install -q git+https://github.com/{match['org']}/{match['repo']}.git@{branch}"
+    return f"!pip install -q git+https://github.com/{found[0]}/{found[1]}.git@{branch}"
 
 
 def repository_settings(config) -> dict:

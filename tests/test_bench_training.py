@@ -26,16 +26,23 @@ def test_speed_comparison_on_the_standin_prints_a_ratio():
     assert "test accuracy" not in out  # no accuracy claim without the real files
 
 
-def test_accuracy_run_when_files_in_the_real_format_are_given(tmp_path):
+def test_accuracy_run_watches_a_validation_split_and_tests_once(tmp_path):
     make_standin(tmp_path, n_train=600, n_test=200)
     out = run_bench("--data", str(tmp_path), "--epochs", "2", "--speed-samples", "256", "--repeats", "1",
-                    "--optimizer", "adam")
+                    "--optimizer", "adam", "--val-per-class", "10")
     assert f"data: FashionMNIST from {tmp_path}" in out
     assert "optimizer adam" in out
-    epochs = re.findall(r"epoch +(\d+): train loss (\d+\.\d+), test accuracy (\d\.\d+)", out)
+    assert "accuracy run: 500 training images, 100 validation, 200 test" in out
+    epochs = re.findall(r"epoch +(\d+): train loss (\d+\.\d+), validation accuracy (\d\.\d+)", out)
     assert [int(e) for e, _, _ in epochs] == [1, 2]
+    assert out.count("test accuracy") == 1  # the test set is evaluated once, at the end
     final = float(re.search(r"test accuracy after 2 epochs: (\d\.\d+)", out).group(1))
-    assert final == float(epochs[-1][2]) and final > 0.5  # the stand-in is easy to learn
+    assert final > 0.5  # the stand-in is easy to learn
+
+
+def test_the_bench_stands_alone_from_the_chapter_modules():
+    # autograder.chapters is grading material, reworked on its own schedule
+    assert "autograder.chapters" not in SCRIPT.read_text()
 
 
 def test_missing_real_files_fall_back_to_the_standin_and_say_why(tmp_path, monkeypatch):

@@ -68,3 +68,85 @@ def test_mini_book_with_a_clean_cell_builds(tmp_path):
     _mini_book(tmp_path, "```{code-cell} ipython3\nprint(6 * 7)\n```\n")
     html = build(repo=tmp_path, output=tmp_path / "out")
     assert "42" in (html / "book" / "intro.html").read_text()
+
+
+# ---- what every chapter page must look like ------------------------------------------------
+
+#: Characters of code that fit the page's code column at a 1280-pixel-wide window (the
+#: browser test measures the real column; this keeps the sources inside it).
+CODE_COLUMN = 76
+CODE_CELL = re.compile(r"```\{code-cell\}[^\n]*\n(.*?)```", re.S)
+
+
+def chapter_sources() -> dict[str, str]:
+    return {p.stem: p.read_text() for p in sorted((REPO_ROOT / "book").glob("[0-9][0-9]-*.md"))}
+
+
+def test_every_code_line_fits_the_page_column():
+    long = [
+        f"{name}: {line}"
+        for name, text in chapter_sources().items()
+        for cell in CODE_CELL.findall(text)
+        for line in cell.splitlines()
+        if len(line) > CODE_COLUMN
+    ]
+    assert not long, "code lines wider than the column:\n" + "\n".join(long)
+
+
+def test_every_chapter_shows_its_setup_cell_first():
+    """One rule for every chapter: the imports are the first cell, and it is shown."""
+    for name, text in chapter_sources().items():
+        first = CODE_CELL.findall(text)[0]
+        assert "import torch" in first, name
+        assert not first.lstrip().startswith(":tags:"), f"{name}: the setup cell is hidden"
+
+
+def _prose(text: str) -> str:
+    """A MyST page without its front matter, code cells, math and glue roles."""
+    text = CODE_CELL.sub("", text.split("---", 2)[2])
+    text = re.sub(r"\$\$.*?\$\$|\$[^$\n]*\$", "", text, flags=re.S)
+    return re.sub(r"\{glue:[a-z]*\}`[^`]*`", "", text)
+
+
+def test_chapter_7_prose_quotes_no_accuracy_that_no_cell_computed():
+    prose = _prose((REPO_ROOT / "book" / "07-fashion-mnist.md").read_text())
+    assert not re.findall(r"\d\s?%", prose), re.findall(r".{40}\d\s?%.{20}", prose)
+
+
+def _text(page) -> str:
+    import html as html_lib
+
+    return html_lib.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page.read_text(encoding="utf-8"))))
+
+
+@pytest.mark.slow
+def test_chapter_7_is_built_on_real_images_never_the_standin(built_book):
+    """The page runs on the full data set when it is on this machine, else on the real
+    sample shipped with the course; never on the synthetic stand-in."""
+    from autograder.data import SPRITE, find_raw_dir
+
+    assert SPRITE.is_file(), "the shipped FashionMNIST sample is missing"
+    text = _text(built_book / "book" / "07-fashion-mnist.html")
+    if find_raw_dir() is None:
+        assert "data: the FashionMNIST sample shipped with the course" in text
+        assert "Built on the FashionMNIST sample shipped with the course" in text
+        assert "train: images (600, 28, 28)" in text and "Zalando SE" in text
+    else:
+        assert "data: the full FashionMNIST data set" in text
+    assert "stand-in" not in text.lower() and "synthetic" not in text.lower()
+    # trained on a validation split, tested once
+    assert "validation 100 images, 10 of each class" in text or "validation 5000 images" in text
+    assert "test accuracy: logits out" in text
+
+
+@pytest.mark.slow
+def test_no_two_boxes_on_a_page_share_a_title(built_book):
+    for page in sorted((built_book / "book").glob("[0-9][0-9]-*.html")):
+        titles = [
+            re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", t)).strip()
+            for t in re.findall(r'<p class="admonition-title">(.*?)</p>', page.read_text(encoding="utf-8"), re.S)
+        ]
+        titles = [t for t in titles if not t.startswith("Solution to")]
+        assert len(titles) == len(set(titles)), f"{page.name}: {titles}"
+        bare = [t for t in titles if re.fullmatch(r"Exercise \d+", t)]
+        assert not bare, f"{page.name}: an untitled exercise box {bare}"

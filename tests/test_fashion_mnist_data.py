@@ -245,3 +245,92 @@ def test_fetch_defaults_to_env_folder_then_cache(tmp_path, monkeypatch):
     monkeypatch.setenv(fm.ENV_VAR, str(tmp_path / "env"))
     assert fetch(opener=FakeServer(files)) == tmp_path / "env"
     assert len(load_fashion_mnist("test")) == 10
+
+
+# ---- the real sample shipped with the course (the dataset's own sprite) -------------------
+
+from autograder.data import (  # noqa: E402
+    MEAN, SPRITE, DataKind, carve_validation, load_course_data, load_sample, read_sprite, write_sample,
+)
+from autograder.data import sample as sample_module  # noqa: E402
+
+
+def test_shipped_sprite_is_the_upstream_file_with_its_licence():
+    assert hashlib.sha256(SPRITE.read_bytes()).hexdigest() == sample_module.SPRITE_SHA256
+    licence = sample_module.LICENSE.read_text()
+    assert "Copyright © 2017 Zalando SE" in licence and "MIT License" in licence
+
+
+def test_sprite_holds_900_real_images_90_per_class_in_label_order():
+    images, labels = read_sprite()
+    assert images.shape == (900, 28, 28) and images.dtype == np.uint8
+    assert np.bincount(labels).tolist() == [90] * 10
+    assert labels[:90].tolist() == [0] * 90 and labels[-90:].tolist() == [9] * 90
+    # FashionMNIST's own pixel statistics (dark background, not inverted): the training
+    # set's mean is 0.2860; a synthetic or inverted image would be far off.
+    assert abs(images.mean() / 255 - MEAN) < 0.01
+    assert len(np.unique(images.reshape(900, -1), axis=0)) == 900
+
+
+def test_sample_splits_are_balanced_and_disjoint():
+    train, test = load_sample("train"), load_sample("test")
+    assert train.images.shape == (600, 28, 28) and test.images.shape == (300, 28, 28)
+    assert train.labels.dtype == torch.int64 and train.labels.bincount().tolist() == [60] * 10
+    assert test.labels.bincount().tolist() == [30] * 10
+    seen = {bytes(img.numpy()) for img in train.images}
+    assert not any(bytes(img.numpy()) in seen for img in test.images)
+    with pytest.raises(ValueError, match="split must be one of"):
+        load_sample("validation")
+
+
+def test_sample_written_as_idx_loads_through_the_real_loader(tmp_path):
+    write_sample(tmp_path)
+    for split in ("train", "test"):
+        via_idx, direct = load_fashion_mnist(split, root=tmp_path), load_sample(split)
+        assert torch.equal(via_idx.images, direct.images) and torch.equal(via_idx.labels, direct.labels)
+
+
+def test_a_changed_or_wrong_sized_sprite_is_refused(tmp_path):
+    from PIL import Image
+
+    changed = tmp_path / "sprite.png"
+    Image.open(SPRITE).rotate(90).save(changed)
+    with pytest.raises(IDXError, match=r"SHA-256 .*\(not the upstream sprite\)"):
+        read_sprite(changed)
+    small = tmp_path / "small.png"
+    Image.new("L", (280, 280)).save(small)
+    with pytest.raises(IDXError, match="280x280 pixels, expected 840x840"):
+        read_sprite(small, sha256=None)
+
+
+def test_course_data_is_the_full_set_when_found_else_the_sample(tmp_path, monkeypatch):
+    assert load_course_data().kind is DataKind.SAMPLE  # nothing in the isolated places
+    sample = load_course_data()
+    assert torch.equal(sample.test.images, load_sample("test").images)
+    make_standin(tmp_path / "full", n_train=40, n_test=20)
+    monkeypatch.setenv(fm.ENV_VAR, str(tmp_path / "full"))
+    full = load_course_data()
+    assert full.kind is DataKind.FULL and len(full.train) == 40 and len(full.test) == 20
+
+
+def test_course_data_without_sample_or_files_says_so(monkeypatch, tmp_path):
+    import autograder.data.sources as sources
+
+    monkeypatch.setattr(sources, "SPRITE", tmp_path / "missing.png")
+    with pytest.raises(DataNotFound, match="neither the full FashionMNIST files nor the shipped sample"):
+        load_course_data()
+
+
+def test_validation_split_is_balanced_disjoint_and_seeded():
+    data = load_sample("train")
+    train, val = carve_validation(data, per_class=10, seed=0)
+    assert len(train) == 500 and val.labels.bincount().tolist() == [10] * 10
+    assert train.labels.bincount().tolist() == [50] * 10
+    together = torch.cat([train.images, val.images]).reshape(600, -1)
+    assert len(torch.unique(together, dim=0)) == 600  # nothing in both, nothing lost
+    again, val_again = carve_validation(data, per_class=10, seed=0)
+    assert torch.equal(val.images, val_again.images)
+    _, other = carve_validation(data, per_class=10, seed=1)
+    assert not torch.equal(val.images, other.images)
+    with pytest.raises(ValueError, match="fewer than 61"):
+        carve_validation(data, per_class=61)

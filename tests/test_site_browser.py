@@ -234,3 +234,31 @@ def test_chapter_figures_are_readable_in_light_and_dark_theme(site, browser, scr
         assert statistics.median(page_pixels) < 80, f"dark theme page is not dark: {shot_path}"
     else:
         assert statistics.median(page_pixels) > 200, f"light theme page is not light: {shot_path}"
+
+
+OVERFLOWING = """async () => {
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) { await MathJax.startup.promise; }
+  const longest = t => t.split('\\n').reduce((a, b) => a.length >= b.length ? a : b);
+  const pre = [...document.querySelectorAll('.bd-article pre')]
+      .filter(p => p.scrollWidth > p.clientWidth + 1).map(p => longest(p.innerText));
+  const math = [...document.querySelectorAll('.bd-article mjx-container[display="true"]')]
+      .filter(m => m.firstElementChild.getBoundingClientRect().width > m.getBoundingClientRect().width + 1)
+      .map(m => 'math: ' + m.textContent);
+  return pre.concat(math);
+}"""
+
+
+def test_no_code_output_or_equation_hides_behind_a_horizontal_scroll(site, browser):
+    """At a 1280-pixel window every code cell, printed output and displayed equation fits
+    its column."""
+    base, html = site
+    chapters = sorted(p.relative_to(html).as_posix() for p in (html / "book").glob("[0-9][0-9]-*.html"))
+    assert len(chapters) >= 7, chapters
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    cut = []
+    for rel in chapters:
+        page.goto(base + rel, wait_until="load")
+        cut += [f"{rel}: {line[:120]}" for line in page.evaluate(OVERFLOWING)]
+    context.close()
+    assert not cut, "lines wider than their column:\n" + "\n".join(cut)

@@ -10,7 +10,9 @@ import pytest
 import yaml
 
 from autograder import REPO_ROOT
-from autograder.sphinxext import colab_install_command, exercise_notebooks, launch_links, repository_settings
+from autograder.sphinxext import (
+    colab_install_command, course_repository, exercise_notebooks, launch_links, repository_settings,
+)
 
 
 def test_chapter_page_gets_the_notebooks_of_its_exercise_folder(tmp_path):
@@ -43,6 +45,23 @@ def test_no_launch_links_for_a_repository_not_on_github_or_a_service_switched_of
     assert launch_links("exercises/a/a.ipynb", "https://gitlab.com/x/y").binder is None
     off = launch_links("exercises/a/a.ipynb", "https://github.com/x/y", colab_url=None)
     assert off.colab is None and off.binder.startswith("https://mybinder.org/v2/gh/x/y/main?")
+
+
+@pytest.mark.parametrize("url", [
+    "", "https://github.com/your-org/activations-course", "https://github.com/OWNER/course",
+    "https://github.com/<owner>/<repo>", "https://github.com/executablebooks/jupyter-book",
+    "https://gitlab.com/uni-x/dl-course",
+])
+def test_no_launch_links_or_install_line_for_an_empty_placeholder_or_default_repository(url):
+    assert course_repository(url) is None
+    links = launch_links("exercises/01-activations/activations.ipynb", url)
+    assert links.colab is None and links.binder is None
+    assert colab_install_command(url) is None
+
+
+def test_a_real_repository_is_recognised_with_or_without_git_suffix():
+    assert course_repository("https://github.com/uni-x/dl-course.git") == ("uni-x", "dl-course")
+    assert course_repository(" https://github.com/uni-x/dl-course/ ") == ("uni-x", "dl-course")
 
 
 def test_colab_users_are_told_to_install_the_course_package_from_the_repository():
@@ -107,8 +126,11 @@ def _chapters() -> list[str]:
 
 @pytest.mark.slow
 def test_every_chapter_with_an_exercise_links_its_notebook_download_and_launchers(built_book):
+    """The download is always there; Colab and Binder links and the pip line exactly when
+    _config.yml names a real repository (the test follows whatever it names)."""
     config = yaml.safe_load((REPO_ROOT / "_config.yml").read_text())
-    repo_url, branch = config["repository"]["url"], config["repository"].get("branch", "main")
+    repo_url, branch = config["repository"].get("url") or "", config["repository"].get("branch", "main")
+    real = course_repository(repo_url) is not None
     checked = 0
     for docname in _chapters():
         notebooks = exercise_notebooks(REPO_ROOT, docname)
@@ -116,6 +138,7 @@ def test_every_chapter_with_an_exercise_links_its_notebook_download_and_launcher
             continue
         page = built_book / f"{docname}.html"
         anchors = _parse(page).anchors
+        classes = " ".join(a.get("class", "") for a in anchors)
         for nb in notebooks:
             downloads = [a for a in anchors if "exercise-download" in a.get("class", "")]
             targets = [(page.parent / a["href"]).resolve() for a in downloads]
@@ -124,11 +147,67 @@ def test_every_chapter_with_an_exercise_links_its_notebook_download_and_launcher
             assert copied[0].read_bytes() == (REPO_ROOT / nb).read_bytes(), f"{docname}: downloaded {nb} differs"
             expected = launch_links(nb, repo_url, branch)
             hrefs = {a.get("href") for a in anchors}
-            assert expected.colab in hrefs, f"{docname}: no Colab link {expected.colab}"
-            assert expected.binder in hrefs, f"{docname}: no Binder link {expected.binder}"
-            assert colab_install_command(repo_url, branch) in _text(page), f"{docname}: no Colab install line"
+            if real:
+                assert expected.colab in hrefs, f"{docname}: no Colab link {expected.colab}"
+                assert expected.binder in hrefs, f"{docname}: no Binder link {expected.binder}"
+                assert colab_install_command(repo_url, branch) in _text(page), f"{docname}: no Colab install line"
+            else:
+                assert "exercise-colab" not in classes and "exercise-binder" not in classes, docname
+                assert "pip install -q git+" not in _text(page), docname
             checked += 1
     assert checked >= 1, "no chapter page with an exercise was found"
+
+
+#: URLs that only stand in for a real one: they 404 for every reader.
+PLACEHOLDER_URL = re.compile(
+    r"your-org|your-organi[sz]ation|github\.com/(?:OWNER|USER|USERNAME|owner|user|username|<|%3C|\{)"
+    r"|executablebooks/jupyter-book|example\.(?:com|org)/"
+)
+
+
+@pytest.mark.slow
+def test_no_placeholder_url_anywhere_in_the_built_site(built_book):
+    found = []
+    for page in _html_pages(built_book):
+        for line_no, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
+            for match in PLACEHOLDER_URL.finditer(line):
+                found.append(f"{page.relative_to(built_book)}:{line_no}: {line.strip()[:160]}")
+    assert not found, "placeholder URLs in the built site:\n" + "\n".join(found)
+
+
+def test_the_placeholder_pattern_catches_what_it_is_for():
+    for text in ("https://github.com/your-org/activations-course", "git+https://github.com/OWNER/x.git",
+                 "https://github.com/executablebooks/jupyter-book"):
+        assert PLACEHOLDER_URL.search(text), text
+    assert not PLACEHOLDER_URL.search("https://github.com/zalandoresearch/fashion-mnist")
+
+
+@pytest.mark.slow
+def test_a_real_repository_in_config_gives_colab_binder_and_pip_links(tmp_path):
+    """The same extension on a two-page book whose _config.yml names a real repository."""
+    import shutil
+    import subprocess
+
+    from autograder.book import build_command
+    from autograder.tools import tool_env
+
+    config = yaml.safe_load((REPO_ROOT / "_config.yml").read_text())
+    config["repository"] = {"url": "https://github.com/uni-x/dl-course", "branch": "spring"}
+    (tmp_path / "_config.yml").write_text(yaml.safe_dump(config))
+    shutil.copytree(REPO_ROOT / "_static", tmp_path / "_static")
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: book/01-demo\n")
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "intro.md").write_text("# Intro\n\nText.\n")
+    (tmp_path / "book" / "01-demo.md").write_text("# Demo\n\nText.\n")
+    (tmp_path / "exercises" / "01-demo").mkdir(parents=True)
+    shutil.copy(REPO_ROOT / "exercises" / "01-activations" / "activations.ipynb", tmp_path / "exercises" / "01-demo" / "demo.ipynb")
+    done = subprocess.run(build_command(tmp_path, tmp_path / "out"), env=tool_env(), capture_output=True, text=True)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    page = tmp_path / "out" / "_build" / "html" / "book" / "01-demo.html"
+    hrefs = {a.get("href") for a in _parse(page).anchors}
+    expected = launch_links("exercises/01-demo/demo.ipynb", "https://github.com/uni-x/dl-course", "spring")
+    assert expected.colab in hrefs and expected.binder in hrefs
+    assert "!pip install -q git+https://github.com/uni-x/dl-course.git@spring" in _text(page)
 
 
 @pytest.mark.slow
