@@ -45,7 +45,8 @@ INSIDE_CODE = Path("/opt/autograder-kernel")
 HOME = Path("/home/student")
 #: Environment variables passed through to the kernel (everything else is dropped,
 #: including NBGRADER_EXECUTION: student code cannot tell it is being graded).
-KEPT_ENV = ("LANG", "LC_ALL", "AUTOGRADER_DEVICES", "CUDA_VISIBLE_DEVICES")
+KEPT_ENV = ("LANG", "LC_ALL", "AUTOGRADER_DEVICES", "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES",
+            "NVIDIA_DRIVER_CAPABILITIES", "LD_LIBRARY_PATH")
 FIXED_ENV = {"HOME": str(HOME), "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
              "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg", "JUPYTER_PLATFORM_DIRS": "1",
              "MPLCONFIGDIR": "/tmp/matplotlib", "IPYTHONDIR": str(HOME / ".ipython")}
