@@ -29,14 +29,25 @@ REDUCTIONS = ("none", "sum", "mean")
 # ---------------------------------------------------------------- references
 
 
+def _on_cpu(fn, x, target, weight, **kwargs):
+    """``fn`` computed on the CPU, the result moved back to ``x``'s device.
+
+    torch's CUDA kernels disagree with its CPU ones on one edge: a mean over no counted
+    target (every target ignored) of a 1-d input is 0 on CUDA (seen with torch 2.11 on an
+    H200) but 0 / 0 = nan on the CPU. The course's answer is the CPU's, on every device.
+    """
+    w = weight.cpu() if weight is not None else None
+    return fn(x.cpu(), target.cpu(), weight=w, **kwargs).to(x.device)  # differentiable both ways
+
+
 def nll_loss_reference(log_probs, target, weight=None, ignore_index=-100, reduction="mean"):
-    """``F.nll_loss``. log_probs: (C,) or (N, C) float; target: () or (N,) int64."""
-    return F.nll_loss(log_probs, target, weight=weight, ignore_index=ignore_index, reduction=reduction)
+    """``F.nll_loss`` (as the CPU computes it). log_probs: (C,) or (N, C) float; target: () or (N,) int64."""
+    return _on_cpu(F.nll_loss, log_probs, target, weight, ignore_index=ignore_index, reduction=reduction)
 
 
 def cross_entropy_reference(logits, target, weight=None, ignore_index=-100, reduction="mean"):
-    """``F.cross_entropy`` on logits. logits: (C,) or (N, C) float; target: () or (N,) int64."""
-    return F.cross_entropy(logits, target, weight=weight, ignore_index=ignore_index, reduction=reduction)
+    """``F.cross_entropy`` on logits (as the CPU computes it). logits: (C,) or (N, C) float; target: () or (N,) int64."""
+    return _on_cpu(F.cross_entropy, logits, target, weight, ignore_index=ignore_index, reduction=reduction)
 
 
 def loss_backward_args(case: Case, y: torch.Tensor, g: torch.Tensor):

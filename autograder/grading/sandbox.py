@@ -47,7 +47,9 @@ HOME = Path("/home/student")
 #: including NBGRADER_EXECUTION: student code cannot tell it is being graded).
 KEPT_ENV = ("LANG", "LC_ALL", "AUTOGRADER_DEVICES", "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES",
             "NVIDIA_DRIVER_CAPABILITIES", "LD_LIBRARY_PATH")
-FIXED_ENV = {"HOME": str(HOME), "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+#: USER and LOGNAME: the kernel's uid has no entry in /etc/passwd, and getpass.getuser()
+#: (which torch's compile caches call when an optimizer is made) reads these first.
+FIXED_ENV = {"HOME": str(HOME), "USER": "student", "LOGNAME": "student", "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
              "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg", "JUPYTER_PLATFORM_DIRS": "1",
              "MPLCONFIGDIR": "/tmp/matplotlib", "IPYTHONDIR": str(HOME / ".ipython")}
 
