@@ -5,8 +5,9 @@
 * every aten operator that ran (a ``TorchDispatchMode`` sees the operator itself, whatever
   Python name reached it), normalised by :func:`normalise` so that in-place (``sigmoid_``)
   and ``out=`` variants count as their base operator;
-* calls into autograd (``backward``, ``torch.autograd.grad``...), through a
-  ``TorchFunctionMode``;
+* calls into autograd (``backward``, ``torch.autograd.grad``...) and into torch's own
+  versions of what the exercises compute (``sigmoid``, ``softmax``...), through a
+  ``TorchFunctionMode``: a second record, so that switching off the first does not hide them;
 * whether recording stayed switched on: after the call a canary operation must still be
   seen by both modes, which are still the innermost ones.
 
@@ -24,6 +25,16 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 #: Python-level names of the ways into autograd.
 AUTOGRAD_ENTRY_POINTS = frozenset({"backward", "grad", "vjp", "jvp", "jacobian", "hessian"})
+#: Python-level torch functions that compute an exercise's answer: recorded as operators too,
+#: so that switching off only the operator-level recording does not hide them.
+ANSWER_FUNCTIONS = frozenset({
+    "sigmoid", "special_expit", "log_sigmoid", "logsigmoid", "softplus", "tanh", "relu", "relu6", "leaky_relu",
+    "elu", "gelu", "silu", "hardtanh", "_threshold", "threshold", "heaviside", "softmax", "log_softmax",
+    "special_softmax", "special_log_softmax", "softmin", "logsumexp", "special_logsumexp", "logaddexp", "logaddexp2",
+    "nll_loss", "cross_entropy", "binary_cross_entropy", "binary_cross_entropy_with_logits", "glu",
+    "_masked_softmax", "linear", "addmm", "normalize", "mish", "selu", "celu", "hardsigmoid", "hardswish",
+    "softsign", "tanhshrink", "logit", "special_logit", "prelu", "rrelu",
+})
 
 
 def normalise(op_name: str) -> str:
@@ -67,6 +78,8 @@ class _Functions(TorchFunctionMode):
             self.recording._canary_functions = True
         elif name in AUTOGRAD_ENTRY_POINTS:
             self.recording.autograd.add(name)
+        elif name.rstrip("_") in ANSWER_FUNCTIONS:
+            self.recording.ops.add(name.rstrip("_"))
         return func(*args, **(kwargs or {}))
 
 

@@ -79,7 +79,7 @@ def test_check_train_one_epoch_catches_missing_zero_grad_and_softmax():
     ch.check_train_one_epoch(_train, devices=["cpu"])
     with pytest.raises(CheckFailure, match="zero_grad"):
         ch.check_train_one_epoch(lambda *a: _train(*a, zero_grad=False), devices=["cpu"])
-    with pytest.raises(CheckFailure, match="no softmax first"):
+    with pytest.raises(CheckFailure, match="softmax probabilities"):
         ch.check_train_one_epoch(lambda *a: _train(*a, softmax=True), devices=["cpu"])
 
 

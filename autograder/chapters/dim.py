@@ -163,7 +163,8 @@ MISSING_KEEPDIM = (
 
 HINTS = {
     "normalize": [
-        wrong_dim(lambda x, dim: x / x.sum(dim, keepdim=True), "normalisation", "Pass `dim` through: x.sum(dim, keepdim=True)."),
+        wrong_dim(lambda x, dim: F.normalize(x, p=1.0, dim=dim, eps=0.0), "normalisation",
+                  "Pass `dim` through: x.sum(dim, keepdim=True)."),
         matches(lambda x, dim: x / x.sum(),
                 "you divided by the sum of ALL elements (x.sum() without dim): the whole tensor sums to 1, "
                 "not each slice along `dim`. Use x.sum(dim, keepdim=True)."),

@@ -67,7 +67,8 @@ MISSING_GRAD_HINT = (
 
 
 def _relu_at_zero(x, g, *_, **__):
-    return torch.where(x >= 0, g, torch.zeros_like(g))
+    """The mistake "gradient 1 at x = 0" (heaviside, not a basic operator: no working backward here)."""
+    return g * torch.heaviside(x, torch.ones_like(x))
 
 
 def _sigmoid_from_input(x, g, *_, **__):

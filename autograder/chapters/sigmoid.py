@@ -36,6 +36,13 @@ def sigmoid_backward_args(case: Case, y: torch.Tensor, g: torch.Tensor):
     return (y, g), {}, ("y", "grad_out")
 
 
+def _stable_sigmoid(x):
+    """A two-branch sigmoid for the hints that replay a student's log(sigmoid(x)): torch's own
+    sigmoid on the positive half (not a basic operator, so this is no answer to copy)."""
+    e = torch.exp(torch.clamp(x, max=0))
+    return torch.where(x >= 0, torch.sigmoid(x), e / (1 + e))
+
+
 LOG_OF_SIGMOID = (
     "you computed log(sigmoid(x)) (or -log(1 + exp(-x))): for very negative x, sigmoid(x) underflows "
     "to 0 (or exp(-x) overflows to inf) and the log gives -inf, while the answer is close to x. "
@@ -69,7 +76,7 @@ HINTS = {
     "log_sigmoid": [
         matches(alternative, LOG_OF_SIGMOID)
         for alternative in (
-            lambda x: torch.log(torch.sigmoid(x)),
+            lambda x: torch.log(_stable_sigmoid(x)),
             lambda x: torch.log(1 / (1 + torch.exp(-x))),
             lambda x: torch.log(torch.sigmoid(x)),
             lambda x: -torch.log1p(torch.exp(-x)),

@@ -21,7 +21,6 @@ import torch
 from ..checks.cases import Case, dim_cases, randn
 from ..checks.hints import matches, wrong_dim
 from ..checks.ops import basic
-from ..checks.vjp import vjp
 
 #: The basic operators only: the library's softmax kernels, their backward, and
 #: logsumexp-type reductions (``x - logsumexp(x)`` is log_softmax, with the
@@ -85,17 +84,15 @@ def _log_softmax_no_keepdim(x, dim):
 
 
 def _softmax_bw(s, g, dim):
-    """autograd's gradient of softmax at the input log(s) (softmax(log s) = s): torch's, not a formula."""
-    with torch.enable_grad():
-        x = torch.log(s.detach()).requires_grad_(True)
-        return vjp(torch.softmax(x, dim), x, g)[0]
+    """s * (g - (g * s).sum(dim)): the backward's formula along ``dim``, for the hints that look
+    for a *wrong* dim. Written with ``linalg.vecdot`` (not a basic operator), so that nobody
+    gets a working softmax_backward from this module."""
+    return s * (g - torch.linalg.vecdot(g, s, dim=dim).unsqueeze(dim))
 
 
 def _log_softmax_bw(ls, g, dim):
-    """autograd's gradient of log_softmax at the input ls (log_softmax(ls) = ls for log-probabilities)."""
-    with torch.enable_grad():
-        x = ls.detach().clone().requires_grad_(True)
-        return vjp(torch.log_softmax(x, dim), x, g)[0]
+    """g - exp(ls) * g.sum(dim), along ``dim``: as :func:`_softmax_bw`, for the wrong-dim hints."""
+    return g - torch.exp(ls) * torch.linalg.vecdot(g, torch.ones_like(g), dim=dim).unsqueeze(dim)
 
 
 KEEPDIM = ("a reduction lost its dimension: with x of shape (4, 4), x.sum(dim=1) has shape (4,), which "

@@ -78,12 +78,14 @@ def side_of(obj: Any) -> LocalSide | RemoteSide:
 
 
 def type_name(obj: Any) -> str:
-    """``obj``'s type as a student reads it: ``numpy.ndarray``, ``Relu``, ``NoneType``..."""
+    """``obj``'s type as a student reads it: ``numpy.ndarray``, ``Relu``, ``NoneType``, ``tuple``..."""
     if is_remote(obj):
-        module = obj._info.get("module", "")
-        return f"{module}.{obj.type_name}" if module not in ("", "__main__", "builtins") else obj.type_name
-    cls = type(obj)
-    return f"{cls.__module__}.{cls.__qualname__}" if cls.__module__ not in ("__main__", "builtins") else cls.__qualname__
+        module, name = str(obj._info.get("module", "")), obj.type_name
+    else:
+        module, name = type(obj).__module__, type(obj).__qualname__
+    name = name.rsplit(".", 1)[-1]
+    top = module.split(".")[0]
+    return name if top in ("", "__main__", "builtins") else f"{top}.{name}"
 
 
 def is_a(obj: Any, qualified: str) -> bool:
