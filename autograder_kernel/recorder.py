@@ -13,7 +13,9 @@
 
 It runs in the student's process (in the grader, inside the sandboxed kernel; in
 JupyterLab, in the student's own kernel), so code in that process can get around it:
-the referee treats what it reports as a first line of defence only.
+the referee treats what it reports as a first line of defence only. In the grader each
+operator is also reported the moment it is first seen (``on_new``), before the student's
+code gets control back, so clearing the record afterwards hides nothing.
 """
 from __future__ import annotations
 
@@ -63,7 +65,7 @@ class _Ops(TorchDispatchMode):
         if name == "aten.empty" and self.recording._canary_armed:
             self.recording._canary_ops = True
         else:
-            self.recording.ops.add(normalise(name))
+            self.recording.saw(normalise(name))
         return func(*args, **(kwargs or {}))
 
 
@@ -79,22 +81,30 @@ class _Functions(TorchFunctionMode):
         elif name in AUTOGRAD_ENTRY_POINTS:
             self.recording.autograd.add(name)
         elif name.rstrip("_") in ANSWER_FUNCTIONS:
-            self.recording.ops.add(name.rstrip("_"))
+            self.recording.saw(name.rstrip("_"))
         return func(*args, **(kwargs or {}))
 
 
 class Recording:
     """``with Recording() as rec: fn(...)``; then read :attr:`ops`, :attr:`autograd`, :attr:`intact`.
+    ``on_new(op)`` is called the first time each operator is seen.
 
     Warnings raised inside are caught (and counted in :attr:`warnings`), never printed.
     """
 
-    def __init__(self):
+    def __init__(self, on_new=None):
         self.ops: set[str] = set()
         self.autograd: set[str] = set()
         self.warnings = 0
         self.intact = False
+        self.on_new = on_new
         self._canary_armed = self._canary_ops = self._canary_functions = False
+
+    def saw(self, op: str) -> None:
+        if op not in self.ops:
+            self.ops.add(op)
+            if self.on_new is not None:
+                self.on_new(op)
 
     def __enter__(self) -> "Recording":
         self._warn = warnings.catch_warnings(record=True)

@@ -13,7 +13,8 @@ requests until the referee says ``bye``:
 A result that is data (see :mod:`.codec`) travels as data; any other object stays here,
 under a handle id the referee allocated for this request, and travels as a reference
 carrying its type's name. A ``call`` records, best effort, the operators it ran
-(:mod:`.recorder`) and sends back the state of every tensor argument after the call.
+(:mod:`.recorder`), each sent the moment it is first seen (``{"seen": op}`` frames before
+the answer), and sends back the state of every tensor argument after the call.
 Nothing here decides anything: the referee checks every answer.
 """
 from __future__ import annotations
@@ -116,7 +117,7 @@ class _Session:
         args = self.decode(request.get("args", []), tensors, found)
         kwargs = self.decode(request.get("kwargs", {"t": "dict", "k": [], "v": []}), tensors, found)
         start = time.perf_counter()
-        recording = Recording()
+        recording = Recording(on_new=lambda op: codec.send_frame(self.sock, {"id": request.get("id"), "seen": op}, {}))
         with recording:
             value = fn(*args, **kwargs)
         return {"value": value, "after": list(found), "ops": sorted(recording.ops), "autograd": sorted(recording.autograd),

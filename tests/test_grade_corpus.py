@@ -1,14 +1,18 @@
-"""The bad-submission corpus, graded in one batch by ``python -m autograder grade``.
+"""The bad-submission and attack corpus, graded in one batch by ``python -m autograder grade``.
 
 Every submission gets a row and a status, the batch finishes, the originals are not
-modified, no cheat gains points, and honest students' grades are what they earn. The
-notebooks are generated here from the chapter 1 solution (``nbgrader_e2e``).
+modified, honest students get what they earn, and no attack gains a point: each class
+of attack the old in-kernel guard lost to (issue 11) has entries here, written as a
+student who has read the grader's source would write them. Notebooks are generated
+from the chapter 1 exercise and solution (``nbgrader_e2e``).
 """
 from __future__ import annotations
 
 import csv
 import hashlib
+import html
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,23 +20,18 @@ from pathlib import Path
 import pytest
 
 from autograder import REPO_ROOT
-from autograder.grading.feedback import hidden_test_lines
+from autograder import notebook as nbfacts
 from autograder.grading.sandbox import bwrap_path
 from nbgrader_e2e import student_notebook
 
 A, NB = "01-activations", "activations.ipynb"
 FULL = 12
-ALL = ["test_step", "test_step_derivative", "test_sigmoid", "test_sigmoid_derivative",
-       "test_tanh", "test_tanh_derivative", "test_relu", "test_relu_derivative"]
-STEP = "def step(x):"
-SIGMOID = "def sigmoid(x):"
-RELU_BUG = {"relu_solution": ("return (x > 0).to(x.dtype)", "return (x >= 0).to(x.dtype)")}
-WRONG_STEP = "return (x > 0).to(x.dtype)\n\n\ndef step_derivative"
-
-
-def before(code: str, anchor: str = STEP, cell: str = "step_solution") -> dict:
-    """A bug that puts ``code`` in front of ``anchor`` in solution cell ``cell``."""
-    return {cell: (anchor, code.strip() + "\n\n" + anchor)}
+POINTS = {"test_step": 1, "test_step_derivative": 1, "test_sigmoid": 2, "test_sigmoid_derivative": 2,
+          "test_tanh": 2, "test_tanh_derivative": 2, "test_relu": 1, "test_relu_derivative": 1}
+STEP, SIGMOID = "def step(x):", "def sigmoid(x):"
+SIGMOID_BODY = ("z = torch.exp(-x.abs())          # in (0, 1]: never overflows\n"
+                "    return torch.where(x >= 0, 1 / (1 + z), z / (1 + z))")
+SIGMOID_TESTS = {"test_sigmoid", "test_sigmoid_derivative", "test_tanh", "test_tanh_derivative"}  # tanh uses sigmoid
 
 
 def write(path: Path, text: str | bytes) -> Path:
@@ -41,178 +40,295 @@ def write(path: Path, text: str | bytes) -> Path:
     return path
 
 
-def notebook(path: Path, *bug_sets: dict) -> Path:
-    """The solution with each bug set applied in turn (text replacements in solution cells)."""
-    student_notebook(A, NB, path)
-    for bugs in bug_sets:
-        nb = json.loads(path.read_text())
-        for cell in nb["cells"]:
-            gid = cell["metadata"].get("nbgrader", {}).get("grade_id")
-            if gid in bugs:
-                old, new = bugs[gid]
-                text = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-                assert old in text, (gid, old)
-                cell["source"] = text.replace(old, new, 1)
-        path.write_text(json.dumps(nb))
-    return path
-
-
-def cells_edit(path: Path, edit) -> Path:
+def edit_cells(path: Path, edits: dict[str, tuple[str, str]]) -> None:
     nb = json.loads(path.read_text())
-    edit(nb)
+    for cell in nb["cells"]:
+        gid = cell["metadata"].get("nbgrader", {}).get("grade_id")
+        if gid in edits:
+            old, new = edits[gid]
+            text = nbfacts.source(cell)
+            assert old in text, (gid, old)
+            cell["source"] = text.replace(old, new, 1)
     path.write_text(json.dumps(nb))
-    return path
 
 
-WRONG = {"step_solution": (WRONG_STEP, "return x * 0 + 7\n\n\ndef step_derivative")}
+def add_cell(path: Path, code: str, before: str = "step_solution") -> None:
+    """A code cell of the student's own, without nbgrader metadata, before cell ``before``."""
+    nb = json.loads(path.read_text())
+    at = next(i for i, c in enumerate(nb["cells"]) if c["metadata"].get("nbgrader", {}).get("grade_id") == before)
+    nb["cells"].insert(at, {"cell_type": "code", "metadata": {}, "source": code, "outputs": [], "execution_count": None})
+    path.write_text(json.dumps(nb))
 
 
-def build_corpus(subs: Path, out: Path) -> dict[str, tuple]:
-    """Write the corpus under ``subs``; return ``{student: (status, total, lost tests or None)}``."""
-    expect = {}
+def put_before(anchor: str, cell: str, code: str) -> dict:
+    return {cell: (anchor, code.strip() + "\n\n\n" + anchor)}
 
-    def nb(student, *bugs, status="graded", total=FULL, lost=None):
-        notebook(subs / student / NB, *bugs)
-        expect[student] = (status, total, lost)
 
-    nb("honest")
-    nb("relu_bug", RELU_BUG, total=FULL - 1, lost={"test_relu_derivative"})
+# --------------------------------------------------------------------------- attacks
+# Pass-signal forging: print what a passing test prints and silence the test's error.
+FORGE = {
+    "forge_custom_exc": "ip = get_ipython()\nip.set_custom_exc((BaseException,), lambda *a, **k: print('OK: step matches torch'))",
+    "forge_ast_transformer": (
+        "import ast\n"
+        "class Swallow(ast.NodeTransformer):\n"
+        "    def visit_Module(self, node):\n"
+        "        handler = ast.ExceptHandler(type=ast.Name('BaseException', ast.Load()), name=None, body=[ast.Pass()])\n"
+        "        node.body = [ast.Try(body=node.body or [ast.Pass()], handlers=[handler], orelse=[], finalbody=[])]\n"
+        "        return ast.fix_missing_locations(node)\n"
+        "get_ipython().ast_transformers.append(Swallow())"),
+    "forge_input_transformer": ("get_ipython().input_transformers_post.append(\n"
+                                "    lambda lines: ['try:\\n'] + ['    ' + l for l in lines] + ['\\nexcept BaseException:\\n    pass\\n'])"),
+    "forge_post_run_hook": ("def fix(result):\n    result.error_in_exec = None\n    result.error_before_exec = None\n"
+                            "get_ipython().events.register('post_run_cell', fix)"),
+    "forge_audit_hook": ("import sys, bdb\n"
+                         "def hook(event, args):\n"
+                         "    if event == 'exec':\n"
+                         "        print('OK: every test passed')\n"
+                         "sys.addaudithook(hook)"),
+}
+# Tampering with the grader's code where it runs in the kernel.
+TAMPER = {
+    "tamper_server_claims_success": (
+        "import autograder_kernel.server as srv\n"
+        "def call(self, request, tensors):\n"
+        "    return {'value': None, 'after': [], 'ops': [], 'autograd': [], 'intact': True, 'seconds': 0.0}\n"
+        "srv._Session.call = call"),
+    "tamper_fake_referee_names": "class CheckFailure(Exception):\n    pass\ncheck_forward = lambda *a, **k: None\nch = None",
+}
+
+
+def read_expected_from_stack() -> str:
+    return ("    import sys\n    f = sys._getframe(1)\n    while f is not None:\n"
+            "        for name in ('expected', 'want', 'y_ref'):\n"
+            "            if name in f.f_locals:\n                return f.f_locals[name]\n"
+            "        f = f.f_back\n    return x * 0 + 7\n")
+
+
+# Library operators, hidden from the recording or by another name (on the solution: only the
+# attacked functions' tests may be lost).
+SHORTCUTS = {
+    "shortcut_disable_modes": "from torch.utils._python_dispatch import _disable_current_modes\n"
+                              "    with _disable_current_modes():\n        return torch.sigmoid(x)\n",
+    "shortcut_disable_dispatch": "with torch._C._DisableTorchDispatch():\n        return torch.sigmoid(x)\n",
+    "shortcut_clear_the_record": ("y = torch.sigmoid(x)\n    import gc\n"
+                                  "    for o in gc.get_objects():\n"
+                                  "        if type(o).__name__ == 'Recording':\n            o.ops.clear()\n    return y\n"),
+    "shortcut_in_place": "return x.clone().sigmoid_()\n",
+    "shortcut_glu": "return torch.nn.functional.glu(torch.stack([torch.ones_like(x), x]), 0)[0]\n",
+    "shortcut_logaddexp2": "return torch.exp2(-torch.logaddexp2(torch.zeros_like(x), -x / 0.6931471805599453))\n",
+    "shortcut_masked_softmax": ("return torch._masked_softmax(torch.stack([x, torch.zeros_like(x)]),\n"
+                                "        torch.zeros((2, *x.shape), dtype=torch.bool, device=x.device), 0)[0]\n"),
+}
+# A table of torch's answers on the fixed values the checks use, and the unstable formula elsewhere.
+TABLE = (
+    "FIXED = [-1000.0, -100.0, -89.0, -88.0, -20.0, -1.0, -1e-8, 0.0, 1e-8, 1.0, 20.0, 88.0, 89.0, 100.0, 1000.0]\n"
+    "TABLE = {(v, d): torch.sigmoid(torch.tensor(v, dtype=d)).item() for v in FIXED for d in (torch.float32, torch.float64)}\n"
+)
+TABLE_SIGMOID = ("out = torch.exp(x) / (1 + torch.exp(x))\n"
+                 "    for i, v in enumerate(x.reshape(-1).tolist()):\n"
+                 "        if (v, x.dtype) in TABLE:\n"
+                 "            out.reshape(-1)[i] = TABLE[(v, x.dtype)]\n"
+                 "    return out\n")
+
+
+def build_corpus(subs: Path, out: Path, sentinel: Path) -> dict[str, tuple]:
+    """Write the corpus under ``subs``; return ``{student: (statuses allowed, total, lost tests or None)}``."""
+    expect: dict[str, tuple] = {}
+    solution = lambda s: student_notebook(A, NB, subs / s / NB)  # noqa: E731
+    blank = lambda s: student_notebook(A, NB, subs / s / NB, blank=True)  # noqa: E731
+
+    def want(student, statuses, total, lost=None):
+        expect[student] = ({statuses} if isinstance(statuses, str) else set(statuses), total, lost)
+
+    # honest students, and the baseline an attack must not beat
+    solution("honest")
+    want("honest", "graded", FULL, set())
+    blank("empty")
+    want("empty", "graded", 0)
+    edit_cells(solution("relu_bug"), {"relu_solution": ("return (x > 0).to(x.dtype)", "return (x >= 0).to(x.dtype)")})
+    want("relu_bug", "graded", FULL - 1, {"test_relu_derivative"})
+    add_cell(solution("honest_float64_and_seed"), "torch.set_default_dtype(torch.float64)\ntorch.manual_seed(0)")
+    want("honest_float64_and_seed", "graded", FULL, set())
+    add_cell(solution("uses_an_optimizer"), "opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)")
+    want("uses_an_optimizer", "graded", FULL, set())
+    add_cell(solution("stderr_and_warning"), "import sys, warnings\nprint('debug', file=sys.stderr)\nwarnings.warn('hm')")
+    want("stderr_and_warning", "graded", FULL, set())
+
+    # files that cannot be graded, and odd hand-ins
     write(subs / "invalid_json" / NB, '{"cells": [')
-    expect["invalid_json"] = ("unreadable", 0, None)
-    write(subs / "empty" / NB, "")
-    expect["empty"] = ("unreadable", 0, None)
+    want("invalid_json", "unreadable", 0)
+    write(subs / "empty_file" / NB, "")
+    want("empty_file", "unreadable", 0)
     write(subs / "not_a_notebook" / NB, json.dumps({"hello": "world"}))
-    expect["not_a_notebook"] = ("unreadable", 0, None)
-    notebook(subs / "wrong_name" / "my_activations_final.ipynb")
-    expect["wrong_name"] = ("graded", FULL, set())
+    want("not_a_notebook", "unreadable", 0)
+    student_notebook(A, NB, subs / "wrong_name" / "my_activations_final.ipynb")
+    want("wrong_name", "graded", FULL, set())
     write(subs / "missing" / "README.txt", "I forgot the notebook")
-    expect["missing"] = ("missing notebook", 0, None)
-    # LMS-style loose files: two hand-ins of one student, the later (-1) one is graded
+    want("missing", "missing notebook", 0)
     student_notebook(A, NB, subs / "dup_111_222_activations.ipynb", blank=True)
-    notebook(subs / "dup_111_222_activations-1.ipynb")
-    expect["dup"] = ("graded", FULL, set())
+    student_notebook(A, NB, subs / "dup_111_222_activations-1.ipynb")
+    want("dup", "graded", FULL, set())
     other = json.loads((REPO_ROOT / "exercises" / A / NB).read_text())
     for cell in other["cells"]:
         cell["metadata"]["nbgrader"]["grade_id"] = "other_" + cell["metadata"]["nbgrader"]["grade_id"]
     write(subs / "other_assignment" / NB, json.dumps(other))
-    expect["other_assignment"] = ("wrong assignment", 0, None)
-    # runtime failures
-    # the looping cell is interrupted after --cell-timeout; the cells after it are still graded
-    nb("infinite_loop", before("while True:\n    pass"), status="timeout", total=FULL - 2,
-       lost={"test_step", "test_step_derivative"})
-    nb("os_exit", before("import os\nos._exit(1)", SIGMOID, "sigmoid_solution"), status="crashed", total=0)
-    nb("segfault", before("import ctypes\nctypes.string_at(0)", SIGMOID, "sigmoid_solution"), status="crashed", total=0)
-    nb("memory_blowup", before("hog = bytearray(64 * 1024 ** 3)", SIGMOID, "sigmoid_solution"), status="memory limit",
-       total=FULL - 8, lost={"test_sigmoid", "test_sigmoid_derivative", "test_tanh", "test_tanh_derivative"})
-    nb("huge_output", before("print('x' * 20_000_000)"))
-    # a correct answer that writes to stderr and makes torch warn inside the test cell keeps full marks
-    nb("stderr_and_warning", before("import sys\nprint('debug', file=sys.stderr)"),
-       {"step_solution": ("return (x > 0).to(x.dtype)", "return torch.tensor((x > 0).to(x.dtype))")})
-    # an honest notebook that makes an optimizer (that imports torch._dynamo, which re-wraps
-    # torch.manual_seed after the guard's snapshot) keeps full marks
-    nb("uses_an_optimizer", before("_opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)"))
-    # cells deleted, edited, metadata stripped
-    nb("deleted_test", total=FULL - 1, lost={"test_relu"})
-    cells_edit(subs / "deleted_test" / NB, lambda n: n.update(cells=[c for c in n["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") != "test_relu"]))
+    want("other_assignment", "wrong assignment", 0)
+    stripped = json.loads(solution("stripped_metadata").read_text())
+    for cell in stripped["cells"]:
+        cell["metadata"].clear()
+    write(subs / "stripped_metadata" / NB, json.dumps(stripped))
+    want("stripped_metadata", "metadata stripped", 0)
+    deleted = json.loads(solution("deleted_test").read_text())
+    deleted["cells"] = [c for c in deleted["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") != "test_relu"]
+    write(subs / "deleted_test" / NB, json.dumps(deleted))
+    want("deleted_test", "graded", FULL - 1, {"test_relu"})
+    path = solution("edited_test")  # a test cell's source replaced: the referee runs the source notebook's
+    edit_cells(path, {"step_solution": ("return (x > 0).to(x.dtype)", "return x * 0 + 7")})
+    nb = json.loads(path.read_text())
+    for cell in nb["cells"]:
+        if cell["metadata"].get("nbgrader", {}).get("grade_id") == "test_step":
+            cell["source"] = "pass  # the test is gone"
+            cell["metadata"]["nbgrader"]["solution"] = True  # and its metadata says it is an answer
+    path.write_text(json.dumps(nb))
+    want("edited_test", "graded", FULL - 1, {"test_step"})
 
-    def edit_locked(n):
-        for c in n["cells"]:
-            if c["metadata"].get("nbgrader", {}).get("grade_id") == "test_step":
-                c["source"] = "pass  # the test is gone"
-    nb("edited_test", WRONG, total=FULL - 1, lost={"test_step"})
-    cells_edit(subs / "edited_test" / NB, edit_locked)
-    nb("stripped_metadata", status="metadata stripped", total=0)
-    cells_edit(subs / "stripped_metadata" / NB, lambda n: [c["metadata"].clear() for c in n["cells"]])
-    # cheats: each would pass test_step with a wrong step if it worked
+    # runtime failures: each gets a row and a status; earned points before a crash are kept
+    edit_cells(solution("infinite_loop"), put_before(STEP, "step_solution", "while True:\n    pass"))
+    want("infinite_loop", "timeout", FULL - 2, {"test_step", "test_step_derivative"})
+    edit_cells(solution("os_exit"), put_before(SIGMOID, "sigmoid_solution", "import os\nos._exit(1)"))
+    want("os_exit", "crashed", 2)
+    edit_cells(solution("segfault"), put_before(SIGMOID, "sigmoid_solution", "import ctypes\nctypes.string_at(0)"))
+    want("segfault", "crashed", 2)
+    edit_cells(solution("memory_blowup"), put_before(SIGMOID, "sigmoid_solution", "hog = bytearray(64 * 1024 ** 3)"))
+    want("memory_blowup", "memory limit", FULL - 8, SIGMOID_TESTS)
+    add_cell(solution("huge_output"), "print('x' * 20_000_000)")
+    want("huge_output", "graded", FULL, set())
+    fill = ("import itertools, os\n"
+            "for i in itertools.count():\n"
+            "    for folder in ('/tmp', os.path.expanduser('~'), '/dev/shm', '.'):\n"
+            "        try:\n"
+            "            with open(f'{folder}/fill{i}', 'wb') as f:\n"
+            "                f.write(b'x' * (1 << 24))\n"
+            "        except OSError:\n"
+            "            pass")
+    add_cell(solution("fills_its_folders"), fill)
+    want("fills_its_folders", "timeout", FULL)
+    bomb = ("import os\n"
+            "for _ in range(20000):\n"
+            "    try:\n"
+            "        if os.fork() == 0:\n"
+            "            while True:\n"
+            "                pass\n"
+            "    except OSError:\n"
+            "        pass")
+    add_cell(solution("fork_bomb"), bomb)
+    want("fork_bomb", ("graded", "flagged"), FULL, set())
+
+    # attacks that would pass tests without implementing anything: on the blank exercise
+    for name, code in {**FORGE, **TAMPER}.items():
+        add_cell(blank(name), code)
+        want(name, ("graded", "flagged"), 0)
+    stack = blank("expected_from_the_stack")
+    edit_cells(stack, {"step_solution": ("# YOUR CODE HERE\n    raise NotImplementedError()", read_expected_from_stack())})
+    want("expected_from_the_stack", ("graded", "flagged"), 0)
+    package = blank("answers_from_the_package")
+    add_cell(package, "from autograder.chapters import activations as ch\nimport torch\n"
+                      "step_answer = ch.step_reference\nsigmoid_answer = torch.sigmoid")
+    want("answers_from_the_package", ("graded", "flagged"), 0)
+
+    # shortcuts on the solution: the attacked function's tests are lost, nothing else changes
+    for name, body in SHORTCUTS.items():
+        edit_cells(solution(name), {"sigmoid_solution": (SIGMOID_BODY, body.rstrip("\n"))})
+        want(name, ("graded", "flagged"), FULL - 8, SIGMOID_TESTS)
+    table = solution("table_of_fixed_answers")
+    add_cell(table, TABLE, before="sigmoid_solution")
+    edit_cells(table, {"sigmoid_solution": (SIGMOID_BODY, TABLE_SIGMOID.rstrip("\n"))})
+    want("table_of_fixed_answers", ("graded", "flagged"), FULL - 8, SIGMOID_TESTS)
+
+    # the sandbox: nothing of the repository, other checkouts or the output to read or write
     solutions_nb = REPO_ROOT / "solutions" / A / NB
-    cheats = {
-        "patch_assert_close": "import torch.testing\ntorch.testing.assert_close = lambda *a, **k: None\n"
-                              "torch.allclose = lambda *a, **k: True\ntorch.equal = lambda *a, **k: True",
-        "patch_checks_module": "import autograder.checks.api as _api\n_api.assert_tensor_matches = lambda *a, **k: None",
-        "patch_code_object": "import autograder.checks.compare as _c\n_c.assert_tensor_matches.__code__ = (lambda *a, **k: None).__code__",
-        "silence_tracebacks": "get_ipython().showtraceback = lambda *a, **k: None",
-        "settrace": "import sys\nsys.settrace(lambda *a: None)",
-    }
-    for student, code in cheats.items():
-        nb(student, before(code), WRONG, status="tampered", total=0)
-    # rebinding the check's name in the notebook: the guard re-imports it, the wrong step fails
-    nb("rebind_check", before("check_forward = lambda *a, **k: None\nch = None"), WRONG, total=FULL - 1, lost={"test_step"})
-
-    class_eq = ("class AlwaysEqual:\n    def __eq__(self, other):\n        return True\n"
-                "    def __bool__(self):\n        return True\n")
-    nb("eq_always_true", before(class_eq), {"step_solution": ("return (x > 0).to(x.dtype)", "return AlwaysEqual()")},
-       total=FULL - 1, lost={"test_step"})
-    nb("alias_forbidden", before("_sig = torch.sigmoid", SIGMOID, "sigmoid_solution"),
-       {"sigmoid_solution": ("z = torch.exp(-x.abs())", "return _sig(x)\n    z = torch.exp(-x.abs())")},
-       total=FULL - 4, lost={"test_sigmoid", "test_sigmoid_derivative"})
-    # step is right only when the grader cannot be detected
-    nb("detect_grader", before("import os\nGRADING = 'NBGRADER_EXECUTION' in os.environ"),
-       {"step_solution": ("return (x > 0).to(x.dtype)", "return (x > 0).to(x.dtype) + (7 if GRADING else 0)")})
-    # step is right only if hidden tests or the gradebook can be read
-    from autograder.grading.cli import _git_dirs
-
-    peek = (f"import os\npaths = [{str(solutions_nb)!r}, *{[d + '/HEAD' for d in _git_dirs()]!r}, {str(out / 'course' / 'gradebook.db')!r}, "
-            f"{str(out / 'course' / 'source' / A / NB)!r}]\nPEEKED = any(os.path.exists(p) for p in paths)")
-    nb("read_hidden", before(peek), {"step_solution": ("return (x > 0).to(x.dtype)", "return (x > 0).to(x.dtype) + (0 if PEEKED else 7)")},
-       total=FULL - 1, lost={"test_step"})
-    vandal = (f"import os, glob\nfor p in glob.glob({str(subs) + '/**/*.ipynb'!r}, recursive=True) + "
-              f"glob.glob({str(out) + '/**/*'!r}, recursive=True):\n"
+    peek = (f"import glob, os\n"
+            f"paths = [{str(solutions_nb)!r}, {str(out / 'course' / 'gradebook.db')!r}, {str(REPO_ROOT / '.git')!r}]\n"
+            f"paths += glob.glob('/work/*/solutions') + glob.glob('/tmp/*/solutions') + glob.glob('/root/*')\n"
+            f"PEEKED = any(os.path.exists(p) for p in paths)")
+    path = solution("read_hidden")
+    add_cell(path, peek)
+    edit_cells(path, {"step_solution": ("return (x > 0).to(x.dtype)", "return (x > 0).to(x.dtype) + (0 if PEEKED else 7)")})
+    want("read_hidden", ("graded", "flagged"), FULL - 1, {"test_step"})
+    vandal = (f"import glob, os\n"
+              f"for p in glob.glob({str(subs) + '/**/*.ipynb'!r}, recursive=True) + glob.glob({str(out) + '/**/*'!r}, recursive=True):\n"
               f"    try:\n        open(p, 'w').write('vandalised')\n    except OSError:\n        pass")
-    nb("vandal", before(vandal))
+    add_cell(solution("vandal"), vandal)
+    want("vandal", ("graded", "flagged"), FULL, set())
+    links = (f"import os\n"
+             f"for folder in ('.', '/tmp', '/dev/shm', os.path.expanduser('~'), '/run/autograder-kernel/ipc'):\n"
+             f"    for name in ('kernel-1', 'kernel-2', 'activations.ipynb', 'out', 'fill'):\n"
+             f"        for target in ({str(sentinel)!r}, {str(out / 'grades.csv')!r}, {str(out / 'course')!r}):\n"
+             f"            try:\n"
+             f"                os.symlink(target, f'{{folder}}/{{name}}-{{abs(hash(target))}}')\n"
+             f"            except OSError:\n"
+             f"                pass")
+    add_cell(solution("symlinks"), links)
+    want("symlinks", ("graded", "flagged"), FULL, set())
     return expect
 
 
 @pytest.mark.slow
-def test_bad_submission_corpus_gets_a_row_and_the_right_status_each(tmp_path):
+def test_every_submission_gets_its_row_and_no_attack_gains_a_point(tmp_path):
     assert bwrap_path(), "bubblewrap is needed for this test (scripts/system-packages.sh installs it)"
-    subs, out = tmp_path / "submissions", tmp_path / "out"
-    expect = build_corpus(subs, out)
-    before_hashes = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in subs.rglob("*") if p.is_file()}
+    assert os.geteuid() == 0, "the kernels' own user (and so the process limit) needs the grader to run as root"
+    subs, out, sentinel = tmp_path / "submissions", tmp_path / "out", tmp_path / "sentinel" / "target"
+    sentinel.parent.mkdir()
+    expect = build_corpus(subs, out, sentinel)
+    originals = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in subs.rglob("*") if p.is_file()}
     cmd = [sys.executable, "-m", "autograder", "grade", str(subs), "--assignment", A, "--out", str(out),
-           "--workers", "2", "--cell-timeout", "40", "--notebook-timeout", "400", "--memory-mb", "4096"]
+           "--workers", "2", "--cell-timeout", "20", "--notebook-timeout", "300", "--memory-mb", "4096",
+           "--no-similarity"]
     first = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO_ROOT)
     assert first.returncode == 0, first.stdout + first.stderr
     rows = {r["student"]: r for r in csv.DictReader((out / "grades.csv").open())}
 
     assert set(rows) == set(expect)
     problems = []
-    for student, (status, total, lost) in expect.items():
+    for student, (statuses, total, lost) in expect.items():
         row = rows[student]
-        if row["status"] != status or float(row["total"]) != total:
-            problems.append(f"{student}: got {row['status']} {row['total']}, expected {status} {total} ({row['note']})")
+        if row["status"] not in statuses or float(row["total"]) != total:
+            problems.append(f"{student}: got {row['status']} {row['total']}, expected {statuses} {total} ({row['note']})")
         if lost is not None:
-            got_lost = {t for t in ALL if float(row[t]) == 0}
+            got_lost = {t for t in POINTS if float(row[t]) < POINTS[t]}
             if got_lost != lost:
-                problems.append(f"{student}: lost {sorted(got_lost)}, expected {sorted(lost)}")
+                problems.append(f"{student}: lost {sorted(got_lost)}, expected {sorted(lost)} ({row['note']})")
         assert float(row["total"]) <= float(row["max"]) == FULL
     assert not problems, "\n".join(problems)
     assert "2 files" in rows["dup"]["note"] and "wrong file name" in rows["wrong_name"]["note"]
+    # the scan quotes what it found, for the instructor
+    for student in ("forge_custom_exc", "forge_audit_hook", "tamper_server_claims_success", "expected_from_the_stack",
+                    "shortcut_disable_modes", "shortcut_clear_the_record", "answers_from_the_package"):
+        assert rows[student]["status"] == "flagged" or "flagged:" in rows[student]["note"], rows[student]
+    assert rows["fork_bomb"]["note"] and "process" in rows["fork_bomb"]["note"]
 
-    # the originals are untouched, and the gradebook holds the honest student's full marks
+    # nothing outside the sandbox's scratch was written: the originals, the sentinel, the output
     after = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in subs.rglob("*") if p.is_file()}
-    assert after == before_hashes
+    assert after == originals
+    assert not sentinel.exists() and list(sentinel.parent.iterdir()) == []
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{out / 'course' / 'gradebook.db'}") as gb:
         assert gb.find_submission(A, "honest").score == FULL
         assert gb.find_submission(A, "relu_bug").score == FULL - 1
-
     exported = {r["student_id"]: r for r in csv.DictReader((out / "nbgrader-export.csv").open())}
-    assert float(exported["honest"]["score"]) == FULL and float(exported["relu_bug"]["score"]) == FULL - 1
+    assert float(exported["honest"]["score"]) == FULL and float(exported["empty"]["score"]) == 0
 
-    # feedback: the failed test's message and hint, never a hidden test line
-    secret = hidden_test_lines(json.loads((REPO_ROOT / "solutions" / A / NB).read_text()))
-    import html
-
+    # feedback: the failed test's message and hint, the graded notebook, never a hidden test line
+    secret = nbfacts.hidden_test_lines(nbfacts.read(REPO_ROOT / "solutions" / A / NB))
     for page in (out / "feedback").rglob("*.html"):
         text = html.unescape(page.read_text())
-        assert not [line for line in secret if line in text], page
-        assert page.stat().st_size < 1_000_000, page
+        assert not [line for line in text.splitlines() if line.strip() in secret], page
+        assert page.stat().st_size < 2_000_000, page
     relu = html.unescape((out / "feedback" / "relu_bug" / "activations.html").read_text())
     assert "relu_derivative" in relu and "Hint: ReLU's derivative at exactly 0 is 0" in relu
+    assert "Your notebook, as graded" in relu and "def relu_derivative(x)" in relu
     assert "BEGIN HIDDEN TESTS" not in relu
-    summary = (out / "summary.html").read_text()
-    assert "data:image/png;base64," in summary and "ReLU&#x27;s derivative at exactly 0" in summary
 
     # rerun: nothing regraded, same CSV
     csv_before = (out / "grades.csv").read_text()

@@ -112,16 +112,19 @@ class TwoSidedExecute(Execute):
                 run.tests[gid] = TestRun(False, "MissingTest", "this test cell is missing from the notebook")
         errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
         texts = [f"{o.get('ename', '')}: {o.get('evalue', '')}" for o in errors]
+        notes = [run.note] if run.note else []
         if self._stopped and "died" in self._stopped:
-            run.status, run.note = Status.CRASHED, self._stopped
+            run.status, why = Status.CRASHED, self._stopped
         elif self._timed_out or any(o.get("ename") == "CellTimeoutError" for o in errors):
             run.status = Status.TIMEOUT
-            run.note = self._stopped or "a cell ran past its time limit (it was interrupted; later cells still ran)"
+            why = self._stopped or "a cell ran past its time limit (it was interrupted; later cells still ran)"
         elif any(mark in text for text in texts for mark in MEMORY_MARKS):
-            run.status, run.note = Status.MEMORY_LIMIT, "a cell ran out of memory (the per-kernel memory limit)"
+            run.status, why = Status.MEMORY_LIMIT, "a cell ran out of memory (the per-kernel memory limit)"
         elif run.flags:
-            run.status = Status.FLAGGED
-            run.note = f"{len(run.flags)} escape hatch(es) in the answer cells, for review"
+            run.status, why = Status.FLAGGED, f"{len(run.flags)} escape hatch(es) in the answer cells, for review"
+        else:
+            why = ""
+        run.note = "; ".join(filter(None, [why, *notes]))
         nb.metadata[METADATA_KEY] = run.to_json()
 
     # -- cells -------------------------------------------------------------------------------
@@ -142,6 +145,15 @@ class TwoSidedExecute(Execute):
         except DeadKernelError:
             self._stopped = f"the kernel died while running cell {index + 1} (os._exit, a crash, or a resource limit)"
             return cell, resources
+        finally:
+            self._strays(index)
+
+    def _strays(self, index: int) -> None:
+        """Processes a cell forked and left running do not outlive it (a fork bomb stops here)."""
+        killed = self.km.kill_strays() if self.km is not None and hasattr(self.km, "kill_strays") else 0
+        if killed:
+            note = f"cell {index + 1} left {killed} process(es) running; they were stopped"
+            self._run.note = "; ".join(filter(None, [self._run.note, note]))
 
     def _referee(self, grade_id: str) -> CellOutcome:
         if self._stopped:
@@ -159,6 +171,7 @@ class TwoSidedExecute(Execute):
             self._close(session, msg_id, "")
             raise
         self._close(session, msg_id, outcome.channel)
+        self.km.kill_strays()
         return outcome
 
     # -- the referee's channel -------------------------------------------------------------------

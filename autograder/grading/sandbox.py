@@ -268,7 +268,31 @@ class SandboxKernelManager(AsyncKernelManager):
             child = sandbox_child(self.provisioner.pid)
             if child is None:
                 raise RuntimeError("the sandbox did not start (bwrap has no child process)")
+            self.sandbox_pid = child
             self.ip = f"/proc/{child}/root{INSIDE}/ipc/kernel"
+
+    def kill_strays(self) -> int:
+        """Kill every process of the kernel's user but the kernel itself (what its cells forked
+        and left behind); return how many. Only when the kernel has a user of its own."""
+        uid, init = self.kernel_uid, getattr(self, "sandbox_pid", None)
+        if uid is None or init is None:
+            return 0
+        procs = {}
+        for status in Path("/proc").glob("[0-9]*/status"):
+            try:
+                fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+                procs[int(status.parent.name)] = (int(fields["Uid"].split()[0]), int(fields["PPid"]))
+            except (OSError, KeyError, ValueError):
+                continue
+        killed = 0
+        for pid, (puid, ppid) in procs.items():
+            if puid == uid and ppid != init:
+                try:
+                    os.kill(pid, 9)
+                    killed += 1
+                except OSError:
+                    pass
+        return killed
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart)

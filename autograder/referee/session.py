@@ -178,6 +178,7 @@ class Session:
         self.next_handle = 1
         self.next_request = 1
         self.closed: str | None = None
+        self.seen: set[str] = set()  # operators the current call reported as it ran them
         self._sent: dict[int, tuple[weakref.ref, int]] = {}
 
     # -- low level ----------------------------------------------------------------------------
@@ -216,9 +217,16 @@ class Session:
         tree = {"op": op, "id": rid, "ret": ret}
         for key, value in fields.items():
             tree[key] = enc.encode(value) if key in ("target", "args", "kwargs", "value") else value
+        self.seen = set()
         try:
             codec.send_frame(self.sock, tree, enc.tensors, self.limits)
-            reply, tensors = codec.recv_frame(self.sock, self.deadline(), self.limits)
+            while True:
+                reply, tensors = codec.recv_frame(self.sock, self.deadline(), self.limits)
+                if not (isinstance(reply, dict) and "seen" in reply and reply.get("id") == rid):
+                    break
+                if len(self.seen) > 4000:
+                    raise codec.WireError("too many operators reported")
+                self.seen.add(str(reply["seen"])[:80])
         except TimeoutError:
             self.close("out of time")
             raise CallTimeout("your code did not answer in time (the test's time limit)") from None
@@ -276,7 +284,7 @@ class Session:
             self.close("malformed answer")
             raise ProtocolError("your kernel sent a malformed answer to a call")
         seconds = reply.get("seconds")
-        return CallRecord(value, after, frozenset(str(o)[:80] for o in ops[:2000]),
+        return CallRecord(value, after, frozenset(str(o)[:80] for o in ops[:2000]) | self.seen,
                           frozenset(str(a)[:40] for a in autograd[:100]), reply.get("intact") is True,
                           float(seconds) if type(seconds) in (int, float) else 0.0)
 
