@@ -98,10 +98,10 @@ TAMPER = {
 
 
 def read_expected_from_stack() -> str:
-    return ("    import sys\n    f = sys._getframe(1)\n    while f is not None:\n"
+    return ("import sys\n    f = sys._getframe(1)\n    while f is not None:\n"
             "        for name in ('expected', 'want', 'y_ref'):\n"
             "            if name in f.f_locals:\n                return f.f_locals[name]\n"
-            "        f = f.f_back\n    return x * 0 + 7\n")
+            "        f = f.f_back\n    return x * 0 + 7")
 
 
 # Library operators, hidden from the recording or by another name (on the solution: only the

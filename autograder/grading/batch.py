@@ -87,6 +87,7 @@ def _workers(opts: Options, course: Path, work: Path, sources: list[Path], n: in
     shutil.rmtree(template, ignore_errors=True)
     (template / "course").mkdir(parents=True)
     shutil.copytree(course / "source", template / "course" / "source")
+    shutil.copytree(course / "release", template / "course" / "release")
     shutil.copyfile(course / "gradebook.db", template / "course" / "gradebook.db")
     root = os.geteuid() == 0
     settings = []

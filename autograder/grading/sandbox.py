@@ -33,6 +33,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,8 +78,10 @@ class Limits:
 
     memory_mb: int | None = 6144
     cpu_seconds: int = 1800
-    processes: int = 256
+    processes: int = 128
     scratch_mb: int = 512
+    #: Processes a kernel may have besides itself before the watchdog stops them.
+    children: int = 16
 
 
 @dataclass
@@ -270,10 +273,19 @@ class SandboxKernelManager(AsyncKernelManager):
                 raise RuntimeError("the sandbox did not start (bwrap has no child process)")
             self.sandbox_pid = child
             self.ip = f"/proc/{child}/root{INSIDE}/ipc/kernel"
+            self._watching = threading.Event()
+            threading.Thread(target=self._watch, daemon=True).start()
 
-    def kill_strays(self) -> int:
+    def _watch(self) -> None:
+        """While the kernel runs: whenever it has more than ``limits.children`` other processes
+        (a fork bomb), stop them all, so that one submission cannot starve the machine."""
+        while not self._watching.wait(0.25):
+            self.kill_strays(above=self.policy.limits.children)
+
+    def kill_strays(self, above: int = 0) -> int:
         """Kill every process of the kernel's user but the kernel itself (what its cells forked
-        and left behind); return how many. Only when the kernel has a user of its own."""
+        and left behind) when there are more than ``above``; return how many. Only when the
+        kernel has a user of its own."""
         uid, init = self.kernel_uid, getattr(self, "sandbox_pid", None)
         if uid is None or init is None:
             return 0
@@ -281,20 +293,25 @@ class SandboxKernelManager(AsyncKernelManager):
         for status in Path("/proc").glob("[0-9]*/status"):
             try:
                 fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
-                procs[int(status.parent.name)] = (int(fields["Uid"].split()[0]), int(fields["PPid"]))
+                if not fields["State"].startswith("Z"):  # a zombie is gone already; its parent reaps it
+                    procs[int(status.parent.name)] = (int(fields["Uid"].split()[0]), int(fields["PPid"]))
             except (OSError, KeyError, ValueError):
                 continue
+        strays = [pid for pid, (puid, ppid) in procs.items() if puid == uid and ppid != init]
+        if len(strays) <= above:
+            return 0
         killed = 0
-        for pid, (puid, ppid) in procs.items():
-            if puid == uid and ppid != init:
-                try:
-                    os.kill(pid, 9)
-                    killed += 1
-                except OSError:
-                    pass
+        for pid in strays:
+            try:
+                os.kill(pid, 9)
+                killed += 1
+            except OSError:
+                pass
         return killed
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        if getattr(self, "_watching", None) is not None:
+            self._watching.set()
         await super()._async_cleanup_resources(restart)
         self.referee_listener.close()
         shutil.rmtree(self.run_dir, ignore_errors=True)

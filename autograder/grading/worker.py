@@ -103,6 +103,8 @@ class Worker:
         SandboxKernelManager.policy = Policy(settings.bwrap, settings.uid,
                                              Limits(memory_mb=settings.memory_mb, cpu_seconds=settings.cpu_seconds))
         self.source = {Path(p).stem: nbfacts.read(p) for p in settings.source_notebooks}
+        release = self.course / "release" / settings.assignment
+        self.release = {name: nbfacts.read(release / f"{name}.ipynb") for name in self.source}
         self.max_scores = {name: nbfacts.max_scores(nb) for name, nb in self.source.items()}
 
     def grade(self, task: Task) -> Answer:
@@ -128,7 +130,7 @@ class Worker:
         dest = self.course / "submitted" / student / assignment
         dest.mkdir(parents=True)
         for name, path in task.notebooks.items():
-            shutil.copyfile(path, dest / f"{name}.ipynb")
+            self._place(Path(path), dest / f"{name}.ipynb", name)
         config = nbgrader_config(self.course, self.settings.cell_timeout)
         api = NbGraderAPI(CourseDirectory(config=config), config=config)
         result = api.autograde(assignment, student, force=True, create=True)
@@ -150,6 +152,31 @@ class Worker:
             self._feedback(feedback_dir, student, name, graded_nb, status, note, tests)
         answer.status = worst(statuses)
         return answer
+
+    def _place(self, path: Path, dest: Path, name: str) -> None:
+        """Copy a hand-in for nbgrader, every cell's nbgrader metadata taken from the released
+        notebook by grade_id (a cell the release does not know loses it: it is the student's
+        own). A student's metadata never decides what a cell is, and nbgrader does not stop on
+        a notebook whose metadata was edited. The original file is not touched."""
+        import copy
+
+        import nbformat
+
+        from .. import notebook as nbfacts
+
+        released = {nbfacts.grade_id(c): c for c in self.release[name].cells if nbfacts.grade_id(c)}
+        try:
+            nb = nbfacts.read(path)
+        except Exception:  # noqa: BLE001 - intake checked it; copy as it is and let nbgrader say
+            shutil.copyfile(path, dest)
+            return
+        for cell in nb.cells:
+            gid = nbfacts.grade_id(cell)
+            if gid in released and released[gid].cell_type == cell.cell_type:
+                cell.metadata["nbgrader"] = copy.deepcopy(released[gid].metadata["nbgrader"])
+            elif "nbgrader" in cell.metadata:
+                del cell.metadata["nbgrader"]
+        nbformat.write(nb, str(dest))
 
     def _notebook(self, student, name, task, max_scores, scores, log):
         """``(status, note, {grade_id: TestResult}, autograded notebook or None)`` for one notebook."""
