@@ -106,6 +106,15 @@ def blocks(text: str, which: str) -> list[str]:
     return [m.group(2) for m in BLOCK.finditer(text) if m.group(1) == which]
 
 
+#: A solution marker line (what a student's copy of a solution cell must not contain).
+MARKER_LINE = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*(\n|\Z)", re.M)
+
+
+def solution_code(text: str) -> str:
+    """A source cell's solution as a student who solved it would hand it in: markers removed."""
+    return MARKER_LINE.sub("", text)
+
+
 def without_hidden(text: str) -> str:
     """A test cell's source as the student sees it: hidden-test blocks removed."""
     return BLOCK.sub(lambda m: "" if m.group(1) == "HIDDEN TESTS" else m.group(0), text).rstrip()

@@ -9,17 +9,16 @@ gradebook or log lands in the repo), checks the result leaks nothing
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import tempfile
 from pathlib import Path
 
 from . import REPO_ROOT
+from . import notebook as nbfacts
 from .tools import run_tool
 
-SOLUTION_MARK = "### BEGIN SOLUTION"
-HIDDEN_MARK = "### BEGIN HIDDEN TESTS"
-_BLOCK = re.compile(r"### BEGIN (SOLUTION|HIDDEN TESTS)\n(.*?)### END \1", re.S)
+SOLUTION_MARK = nbfacts.SOLUTION_BEGIN
+HIDDEN_MARK = nbfacts.HIDDEN_BEGIN
 
 
 class ReleaseError(Exception):
@@ -37,11 +36,6 @@ def read_notebook(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _source(cell: dict) -> str:
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else src
-
-
 def _meta(cell: dict) -> dict:
     return cell.get("metadata", {}).get("nbgrader", {})
 
@@ -53,7 +47,7 @@ def lint_notebook(path: Path) -> list[str]:
     seen: set[str] = set()
     for i, cell in enumerate(read_notebook(path)["cells"]):
         where = f"{path.name} cell {i}"
-        meta, src = _meta(cell), _source(cell)
+        meta, src = _meta(cell), nbfacts.source(cell)
         if cell["cell_type"] == "code" and (cell.get("outputs") or cell.get("execution_count") is not None):
             problems.append(f"{where}: has outputs or an execution count (clear them: solutions are committed without outputs)")
         grade_id = meta.get("grade_id")
@@ -74,29 +68,15 @@ def lint_notebook(path: Path) -> list[str]:
     return problems
 
 
-def hidden_lines(notebook: dict) -> set[str]:
-    """The distinctive lines inside solution and hidden-test blocks of a source notebook
-    (lines of 12+ characters that appear nowhere else in it)."""
-    inside, outside = set(), set()
-    for cell in notebook["cells"]:
-        src = _source(cell)
-        blocks = [m.group(2) for m in _BLOCK.finditer(src)]
-        for block in blocks:
-            inside.update(line.strip() for line in block.splitlines() if len(line.strip()) >= 12)
-        rest = _BLOCK.sub("", src)
-        outside.update(line.strip() for line in rest.splitlines())
-    return inside - outside
-
-
 def leaks(source: dict, released: dict) -> list[str]:
     """What ``released`` reveals of ``source``: markers, solution code or hidden tests."""
     found = []
-    text = "\n".join(_source(c) for c in released["cells"])
-    for mark in (SOLUTION_MARK, HIDDEN_MARK, "### END SOLUTION", "### END HIDDEN TESTS"):
+    text = "\n".join(nbfacts.source(c) for c in released["cells"])
+    for mark in nbfacts.MARKERS:
         if mark in text:
             found.append(f"marker {mark!r}")
     lines = {line.strip() for line in text.splitlines()}
-    found += [f"line {line!r}" for line in sorted(hidden_lines(source) & lines)]
+    found += [f"line {line!r}" for line in sorted(nbfacts.secret_lines(source) & lines)]
     return found
 
 

@@ -72,11 +72,11 @@ def warm_execution_seconds(path: Path, repeat: int = 3) -> float:
 
 def grade_ours(subs: Path, out: Path, workers: int) -> float:
     """Wall seconds of ``python -m autograder grade`` (its course prepared first)."""
-    from autograder.grading.cli import _prepare_course, source_digest
+    from autograder.grading.batch import prepare_course, source_digest
 
-    _prepare_course(out, A, source_digest(sorted((REPO / "solutions" / A).glob("*.ipynb"))))
+    prepare_course(out, A, source_digest(sorted((REPO / "solutions" / A).glob("*.ipynb"))))
     cmd = [sys.executable, "-m", "autograder", "grade", str(subs), "--assignment", A, "--out", str(out),
-           "--workers", str(workers)]
+           "--workers", str(workers), "--no-similarity"]
     t = time.perf_counter()
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     elapsed = time.perf_counter() - t

@@ -11,7 +11,6 @@ runs wherever torch does. On a machine with a GPU the checks use CUDA as well as
 """
 from __future__ import annotations
 
-import re
 import secrets
 import socket
 import subprocess
@@ -31,7 +30,6 @@ from autograder.referee.cell import run_test_cell  # noqa: E402
 from autograder.referee.session import Session  # noqa: E402
 from autograder_kernel import codec  # noqa: E402
 
-MARKERS = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*(\n|\Z)", re.M)
 SERVER = """
 import sys
 namespace = globals()
@@ -48,7 +46,7 @@ while True:
 def solution_code(source_nb) -> str:
     """The set-up and answer cells of a source notebook, solution markers removed."""
     cells = [c for c in source_nb.cells if nbfacts.kind(c) in (nbfacts.CellKind.SETUP, nbfacts.CellKind.ANSWER)]
-    return "\n\n".join(MARKERS.sub("", nbfacts.source(c)) for c in cells)
+    return "\n\n".join(nbfacts.solution_code(nbfacts.source(c)) for c in cells)
 
 
 def check(assignment: str, tmp: Path) -> int:

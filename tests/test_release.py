@@ -5,7 +5,8 @@ import shutil
 import pytest
 
 from autograder import REPO_ROOT
-from autograder.release import ReleaseError, assignments, hidden_lines, leaks, lint_notebook, read_notebook, release
+from autograder.notebook import secret_lines as hidden_lines
+from autograder.release import ReleaseError, assignments, leaks, lint_notebook, read_notebook, release
 
 NAMES = assignments()
 

@@ -67,7 +67,7 @@ class NotebookRun:
 
     @classmethod
     def from_json(cls, data: dict) -> "NotebookRun":
-        return cls({k: TestRun(**v) for k, v in data.get("tests", {}).items()}, Status(data.get("status", "graded")),
+        return cls({k: TestRun(**v) for k, v in data.get("tests", {}).items()}, Status(data.get("status", Status.GRADED.value)),
                    data.get("note", ""), list(data.get("flags", [])))
 
 
