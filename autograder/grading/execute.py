@@ -146,7 +146,8 @@ class TwoSidedExecute(Execute):
             self._stopped = f"the kernel died while running cell {index + 1} (os._exit, a crash, or a resource limit)"
             return cell, resources
         finally:
-            self._strays(index)
+            if cell.cell_type == "code":
+                self._strays(index)
 
     def _strays(self, index: int) -> None:
         """Processes a cell forked and left running do not outlive it (a fork bomb stops here)."""

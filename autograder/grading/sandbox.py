@@ -198,6 +198,29 @@ def hidden_course_packages() -> list[Path]:
     return out
 
 
+def _children(pid: int) -> list[int]:
+    """The live (not zombie) children of ``pid``, from every one of its threads."""
+    found = []
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return []
+    for task in tasks:
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    live = []
+    for child in found:
+        try:
+            state = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state != "Z":  # a zombie is gone already; its parent reaps it
+            live.append(child)
+    return live
+
+
 def sandbox_child(pid: int, timeout: float = 10.0) -> int | None:
     """The pid of bwrap's child (whose root is the sandbox's), waiting for it to appear."""
     end = time.monotonic() + timeout
@@ -282,22 +305,26 @@ class SandboxKernelManager(AsyncKernelManager):
         while not self._watching.wait(0.25):
             self.kill_strays(above=self.policy.limits.children)
 
+    def _kernel_pid(self) -> int | None:
+        """The kernel's pid (the sandbox init's one child), found once."""
+        if getattr(self, "_kernel", None) is None:
+            init = getattr(self, "sandbox_pid", None)
+            children = _children(init) if init else []
+            self._kernel = children[0] if children else None
+        return self._kernel
+
     def kill_strays(self, above: int = 0) -> int:
-        """Kill every process of the kernel's user but the kernel itself (what its cells forked
-        and left behind) when there are more than ``above``; return how many. Only when the
-        kernel has a user of its own."""
-        uid, init = self.kernel_uid, getattr(self, "sandbox_pid", None)
-        if uid is None or init is None:
+        """Kill every process the kernel started (what its cells forked and left behind) when
+        there are more than ``above``; return how many. Only in the sandbox, where the kernel's
+        pid namespace holds nothing else."""
+        kernel = self._kernel_pid() if self.sandboxed else None
+        if kernel is None:
             return 0
-        procs = {}
-        for status in Path("/proc").glob("[0-9]*/status"):
-            try:
-                fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
-                if not fields["State"].startswith("Z"):  # a zombie is gone already; its parent reaps it
-                    procs[int(status.parent.name)] = (int(fields["Uid"].split()[0]), int(fields["PPid"]))
-            except (OSError, KeyError, ValueError):
-                continue
-        strays = [pid for pid, (puid, ppid) in procs.items() if puid == uid and ppid != init]
+        strays, todo = [], _children(kernel)
+        while todo and len(strays) < 10_000:
+            pid = todo.pop()
+            strays.append(pid)
+            todo += _children(pid)
         if len(strays) <= above:
             return 0
         killed = 0
