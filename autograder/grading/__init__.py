@@ -10,9 +10,14 @@ result cache) -> :mod:`.report` (grades.csv, summary.html), :mod:`.similarity`, 
 """
 
 import sys as _sys
+import warnings as _warnings
 
 # nbformat imports jsonschema, which eagerly imports its optional IRI format checker
 # rfc3987_syntax; that builds dozens of Earley parsers at import, 1.5 s of CPU in every
 # grading process (python-jsonschema/jsonschema#1428). No notebook or nbgrader schema uses
 # the IRI formats, so the grader's processes go without it.
 _sys.modules.setdefault("rfc3987_syntax", None)
+
+# Hand-ins written by older Jupyter versions have no cell ids; nbformat warns about each one
+# on every read. Nothing in grading depends on them.
+_warnings.filterwarnings("ignore", message="Cell is missing an id field")

@@ -61,12 +61,9 @@ def _message(err: BaseException, missing: list[str]) -> tuple[str, str]:
         text = (f"`{err.name}` is not defined in your notebook: run the cell that defines it (and keep the name "
                 f"the exercise asks for).")
     notes = [n for n in getattr(err, "__notes__", []) if isinstance(n, str)]
-    if isinstance(err, StudentError) and notes:
-        text = f"{text}\n" + "\n".join(notes) if text else "\n".join(notes)
-    elif notes:
-        text = "\n".join([text, *notes])
+    text = "\n".join([text, *notes])
     if isinstance(err, StudentError) and name == "NotImplementedError":
-        text += "\n(You have not implemented this yet: replace `raise NotImplementedError()` with your code.)"
+        text += "\nHint: this function is not written yet: replace `raise NotImplementedError()` with your code."
     return name, text.strip()
 
 

@@ -78,8 +78,8 @@ def student_exception(info: Any, callee: str) -> StudentError:
         _CLASSES[key] = type(name, (StudentError, getattr(builtins, base)), {"student_type": name})
     message = str(info.get("message", ""))[:4000]
     notes = [str(n) for n in info.get("notes", []) if isinstance(n, str)][:5]
-    err = _CLASSES[key](f"{message}" if message else "")
-    err.add_note(f"(raised by your {callee})" if callee else "(raised in your notebook)")
+    where = f"your {callee}" if callee else "your notebook's code"
+    err = _CLASSES[key](f"{where} raised {name}" + (f": {message}" if message else ""))
     for note in notes:
         err.add_note(note)
     return err
