@@ -260,7 +260,13 @@ def build_corpus(subs: Path, out: Path, sentinel: Path) -> dict[str, tuple]:
               f"    try:\n        open(p, 'w').write('vandalised')\n    except OSError:\n        pass")
     add_cell(solution("vandal"), vandal)
     want("vandal", ("graded", "flagged"), FULL, set())
-    links = (f"import os\n"
+    links = (f"import os, glob\n"
+             f"for sock in glob.glob('/run/autograder-kernel/ipc/kernel-*'):  # the kernel's own sockets, swapped\n"
+             f"    try:\n"
+             f"        os.unlink(sock)\n"
+             f"        os.symlink({str(sentinel)!r}, sock)\n"
+             f"    except OSError:\n"
+             f"        pass\n"
              f"for folder in ('.', '/tmp', '/dev/shm', os.path.expanduser('~'), '/run/autograder-kernel/ipc'):\n"
              f"    for name in ('kernel-1', 'kernel-2', 'activations.ipynb', 'out', 'fill'):\n"
              f"        for target in ({str(sentinel)!r}, {str(out / 'grades.csv')!r}, {str(out / 'course')!r}):\n"

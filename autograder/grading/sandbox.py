@@ -19,7 +19,8 @@ No network. The folder the grader keeps the connection file and the referee's so
 in is the grader's own: the kernel cannot write to it.
 
 The kernel's Jupyter sockets live in its own scratch folder; the grader reaches them
-through ``/proc/<sandbox pid>/root``. When the grader runs as root the kernel runs as
+through ``/proc/<sandbox pid>/root``, each opened once without following links and then
+used through the descriptors the grader holds (:meth:`SandboxKernelManager._pin_sockets`). When the grader runs as root the kernel runs as
 an unprivileged user of its own (one per worker), so the process limit binds, and the
 CPU-time and memory limits bound what one submission can take from the machine.
 Without bubblewrap the same kernel runs unsandboxed, with the memory limit, and the
@@ -30,6 +31,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -295,9 +297,35 @@ class SandboxKernelManager(AsyncKernelManager):
             if child is None:
                 raise RuntimeError("the sandbox did not start (bwrap has no child process)")
             self.sandbox_pid = child
-            self.ip = f"/proc/{child}/root{INSIDE}/ipc/kernel"
+            self._pin_sockets(f"/proc/{child}/root{INSIDE}/ipc/kernel")
             self._watching = threading.Event()
             threading.Thread(target=self._watch, daemon=True).start()
+
+    def _pin_sockets(self, inside: str, timeout: float = 120.0) -> None:
+        """Reach the kernel's Jupyter sockets without ever following a link the kernel made.
+
+        The kernel binds its sockets in its own scratch folder, where it could as well put
+        symbolic links to anything. Wait for each, open it without following a link
+        (``O_PATH | O_NOFOLLOW``), check it is a socket, and connect through links of the
+        grader's own, in its private folder, to those open descriptors."""
+        ports = [self.shell_port, self.iopub_port, self.stdin_port, self.control_port, self.hb_port]
+        end = time.monotonic() + timeout
+        self._socket_fds: list[int] = []
+        for port in ports:
+            path = f"{inside}-{port}"
+            while not os.path.lexists(path):
+                if time.monotonic() > end or self.provisioner.process.poll() is not None:
+                    raise RuntimeError("the kernel did not start (its sockets never appeared)")
+                time.sleep(0.01)
+            fd = os.open(path, os.O_PATH | os.O_NOFOLLOW)
+            info = os.fstat(fd)
+            if not stat.S_ISSOCK(info.st_mode) or (self.kernel_uid is not None and info.st_uid != self.kernel_uid):
+                os.close(fd)
+                raise RuntimeError(f"the kernel's socket {port} is not a socket of its own")
+            self._socket_fds.append(fd)
+            link = self.run_dir / f"kernel-{port}"
+            link.symlink_to(f"/proc/{os.getpid()}/fd/{fd}")
+        self.ip = str(self.run_dir / "kernel")
 
     def _watch(self) -> None:
         """While the kernel runs: whenever it has more than ``limits.children`` other processes
@@ -340,6 +368,9 @@ class SandboxKernelManager(AsyncKernelManager):
         if getattr(self, "_watching", None) is not None:
             self._watching.set()
         await super()._async_cleanup_resources(restart)
+        for fd in getattr(self, "_socket_fds", []):
+            os.close(fd)
+        self._socket_fds = []
         self.referee_listener.close()
         shutil.rmtree(self.run_dir, ignore_errors=True)
         if self.cwd_dir is not None:
