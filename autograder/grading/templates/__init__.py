@@ -1,4 +1,4 @@
-"""The jinja2 templates of the instructor's pages (``summary.html``, ``similarity.html``).
+"""The jinja2 templates of the grader's pages (``summary.html``, ``similarity.html``, the feedback pages).
 
 Templates are package data (``pyproject.toml``), so a non-editable install has them.
 """
