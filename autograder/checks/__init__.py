@@ -8,7 +8,8 @@ Typical use in a test cell::
 The same call works on a function defined in this process (JupyterLab) and on a handle
 on a function in the student's sandboxed kernel (the grader's referee).
 """
-from .api import check_backward, check_derivative, check_forward, check_raises, default_backward_args, seed_all
+from .api import (check_backward, check_derivative, check_example, check_forward, check_raises, default_backward_args,
+                  seed_all)
 from .calls import CheckFailure, LocalSide, RemoteSide, display_name, is_a, side_of, type_name, watched_call
 from .cases import (DTYPES, EXTREME_VALUES, Case, dim_cases, elementwise_cases, extreme_tensor, randn,
                     random_extreme_tensor, shaped_tensors)
@@ -20,7 +21,7 @@ from .vjp import vjp
 
 __all__ = [
     "BASIC", "Case", "CheckFailure", "DTYPES", "EXTREME_VALUES", "LocalSide", "Mismatch", "RemoteSide", "TOLERANCES",
-    "assert_tensor_matches", "available_devices", "basic", "check_backward", "check_derivative", "check_forward",
+    "assert_tensor_matches", "available_devices", "basic", "check_backward", "check_derivative", "check_example", "check_forward",
     "check_raises", "default_backward_args", "devices", "dim_cases", "display_name", "elementwise_cases",
     "extreme_tensor", "grid", "is_a", "matches", "nonfinite_from_overflow", "randn", "random_extreme_tensor",
     "seed_all", "shaped_tensors", "side_of", "tolerance", "type_name", "vjp", "watched_call", "wrong_dim",

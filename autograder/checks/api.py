@@ -68,11 +68,14 @@ def check_forward(
     devices: Iterable[str] | None = None,
     dtypes: Iterable[torch.dtype] | None = None,
     arg_names: tuple[str, ...] = ("x",),
+    what: str = "result",
 ) -> None:
     """Check ``fn(*case.args, **case.kwargs)`` equals ``reference(...)`` on every case.
 
-    ``allowed``: the aten operators ``fn`` may run (None: any). Returns None:
-    a test cell's last value is read by nbgrader as partial credit, so checks return nothing.
+    ``allowed``: the aten operators ``fn`` may run (None: any). ``what`` names the output
+    in messages (``"indices"`` for one output of a function that returns several). Returns
+    None: a test cell's last value is read by nbgrader as partial credit, so checks return
+    nothing.
     """
     name = name or display_name(fn)
     seed_all(0)
@@ -81,9 +84,49 @@ def check_forward(
         expected = _reference(reference, case.args, case.kwargs)
         got = watched_call(fn, case.args, case.kwargs, name=name, where=case.describe(), allowed=allowed,
                            arg_names=arg_names)
-        assert_tensor_matches(got, expected, name=name, case=case, hints=hints, rtol=rtol, atol=atol)
+        assert_tensor_matches(got, expected, name=name, case=case, hints=hints, rtol=rtol, atol=atol, what=what)
         count += 1
-    _report(name, "matches torch", count, devices, dtypes)
+    _report(name if what == "result" else f"{name} ({what})", "matches torch", count, devices, dtypes)
+
+
+def check_example(
+    fn: Callable,
+    args: tuple,
+    expected: torch.Tensor,
+    *,
+    kwargs: dict | None = None,
+    name: str | None = None,
+    label: str = "example",
+    what: str = "result",
+    allowed: frozenset[str] | None = None,
+    hints: Iterable[Hint] = (),
+    rtol: float | None = None,
+    atol: float | None = None,
+    arg_names: tuple[str, ...] = ("x",),
+    inplace_hint: Callable[[str], str] | None = None,
+    hint_args: tuple | None = None,
+) -> None:
+    """Check one call written out in a test cell: ``fn(*args, **kwargs)`` equals ``expected``.
+
+    The call runs under the same rules as every check (allowed operators, inputs left
+    unchanged) and the result is compared as :func:`check_forward` compares it: a plain
+    tensor with ``expected``'s device, dtype and shape, and its values (NaN equal to NaN).
+    ``label`` names the example in the message (``"sigmoid([0, 5])"``); ``inplace_hint(arg
+    name)`` replaces the general advice when an input comes back changed. ``hint_args``: the
+    arguments the ``hints`` see, when they are not ``args``: a backward's hints see the
+    forward input first, as :func:`check_backward` gives it (``(x, x, target, grad_out)``
+    for a loss backward called as ``fn(x, target, grad_out)``).
+    """
+    name = name or display_name(fn)
+    kwargs = dict(kwargs or {})
+    case = Case(label, tuple(args), kwargs)
+    rules = {"inplace_hint": inplace_hint} if inplace_hint is not None else {}
+    got = watched_call(fn, case.args, kwargs, name=name, where=case.describe(), allowed=allowed, arg_names=arg_names,
+                       **rules)
+    if hint_args is not None:
+        case = Case(label, tuple(hint_args), kwargs)
+    assert_tensor_matches(got, expected, name=name, case=case, hints=hints, rtol=rtol, atol=atol, what=what)
+    print(f"OK: {name} gives the expected {what} on {label}")
 
 
 def _autograd_vjp(reference: Callable, case: Case, upstream_seed: int, random_upstream: bool):

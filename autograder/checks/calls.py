@@ -14,6 +14,7 @@ its random generator.
 """
 from __future__ import annotations
 
+import textwrap
 from typing import Any, Callable, Iterator
 
 import torch
@@ -29,10 +30,27 @@ class CheckFailure(AssertionError):
     """A check failed; the message says which function, which output, which case, what was
     expected and what came back, and (when the mistake is a known one) a hint."""
 
+    #: ``nbgrader validate`` cuts every line of an error at 83 characters (its 90-character
+    #: width, less its indent and "..."), so what IPython shows is wrapped narrower than that.
+    WIDTH = 80
+
     def _render_traceback_(self) -> list[str]:
-        """What IPython shows for this error: the message, not the checks' stack."""
-        lines = str(self).splitlines() or [""]
-        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {lines[0]}", *lines[1:]]
+        """What IPython (JupyterLab, ``nbgrader validate``) shows for this error: the
+        message, not the checks' stack, every line wrapped to :attr:`WIDTH` characters."""
+        name = type(self).__name__
+        lines = (f"{name}: {self}").splitlines()
+        shown = [piece for line in lines for piece in _wrap(line, self.WIDTH)]
+        return [f"\x1b[0;31m{name}\x1b[0m{shown[0][len(name):]}", *shown[1:]]
+
+
+def _wrap(line: str, width: int) -> list[str]:
+    """``line`` cut at spaces into lines of at most ``width`` characters; continuation lines
+    keep its indent plus two spaces."""
+    if len(line) <= width:
+        return [line]
+    indent = line[:len(line) - len(line.lstrip())]
+    return textwrap.wrap(line, width=width, subsequent_indent=indent + "  ", break_on_hyphens=False,
+                         break_long_words=True, drop_whitespace=True) or [line]
 
 
 # ------------------------------------------------------------------------------- sides

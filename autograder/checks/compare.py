@@ -47,6 +47,48 @@ def _with_hints(message: str, mismatch: Mismatch | None, hints: Iterable[Hint]) 
     return message
 
 
+def _gave(name: str, what: str) -> str:
+    """``"sigmoid returned its result"``, or for what a method stores on its object,
+    ``"Linear.backward stored self.grad_bias"``: the function and the output at fault."""
+    if what.startswith("self."):
+        return f"{name} stored {what}"
+    return f"{name} returned its {what}"
+
+
+def _dtype_advice(got: torch.dtype, expected: torch.dtype, what: str) -> str:
+    """How to get ``expected`` instead of ``got``: true for the output at hand."""
+    if not expected.is_floating_point and expected != torch.bool:
+        if got == torch.bool:
+            return f"a comparison gives a bool tensor; {what} must be {expected}: convert it with `.long()`."
+        return (f"{what} are positions, so they are integers ({expected}, as torch returns them), whatever x's dtype: "
+                f"build them from torch.arange(n, device=x.device) (int64 already) or convert with `.long()`; "
+                f"do not give them dtype=x.dtype.")
+    if got == torch.bool:
+        return "a comparison gives a bool tensor: convert it with `.to(x.dtype)`."
+    if not got.is_floating_point:
+        return f"integer arithmetic gave an integer tensor: convert it with `.to(x.dtype)` ({expected} here)."
+    if got == torch.float32 and expected == torch.float64:
+        return ("a float64 input needs a float64 result, and torch makes new tensors float32 by default "
+                "(torch.tensor(...), torch.zeros(...), torch.where(cond, 1.0, 0.0)): build them from the input, "
+                "with torch.zeros_like(x), x.new_tensor(...) or dtype=x.dtype.")
+    return (f"something in your computation is {got} (a numpy value, torch.tensor(..., dtype={got}), a .double() "
+            f"or .float() call) and the result followed it: keep the input's dtype ({expected}), e.g. with "
+            f"torch.zeros_like(x), x.new_tensor(...) or dtype=x.dtype.")
+
+
+def _type_advice(got: object, kind: str, what: str) -> str:
+    if kind.startswith("numpy"):
+        return "\nHint: stay in torch: a numpy array cannot live on the GPU and has no autograd."
+    if isinstance(got, torch.Tensor) or kind.endswith("Tensor"):
+        return "\nHint: return a plain torch.Tensor, not a subclass."
+    if got is None:
+        return ("\nHint: did you forget to assign it (`self.grad_... = ...`)?" if what.startswith("self.")
+                else "\nHint: did you forget the `return` statement?")
+    if isinstance(got, (tuple, list)):
+        return f"\nHint: give the {what} itself, not a {kind} holding it."
+    return ""
+
+
 def assert_tensor_matches(
     got: object,
     expected: torch.Tensor,
@@ -61,40 +103,28 @@ def assert_tensor_matches(
     """Raise :class:`CheckFailure` unless ``got`` is a plain ``torch.Tensor`` equal to ``expected``.
 
     Checks, in order: the type (exactly ``torch.Tensor``, no subclass or look-alike), the
-    device, the dtype, the shape, then the values within the dtype's tolerance.
+    device, the dtype, the shape, then the values within the dtype's tolerance. ``name`` is
+    the function or method, ``what`` the output compared (``"result"``, ``"gradient"``,
+    ``"logits"``, ``"grads['W1']"``; ``"self.grad_bias"`` for what a method stores): every
+    message names both, and the case.
     """
     where = case.describe()
+    gave = _gave(name, what)
     if type(got) is not torch.Tensor:
         kind = type_name(got)
-        advice = ""
-        if kind.startswith("numpy"):
-            advice = "\nHint: stay in torch: a numpy array cannot live on the GPU and has no autograd."
-        elif isinstance(got, torch.Tensor) or kind.endswith("Tensor"):
-            advice = "\nHint: return a plain torch.Tensor, not a subclass."
-        elif got is None:
-            advice = "\nHint: did you forget the `return` statement?"
-        elif isinstance(got, (tuple, list)):
-            advice = f"\nHint: return the {what} itself, not a {kind} holding it."
-        raise CheckFailure(f"{name} returned a {kind} on {where}; expected a torch.Tensor as its {what}.{advice}")
+        raise CheckFailure(f"{gave} as a {kind} on {where}; expected a torch.Tensor.{_type_advice(got, kind, what)}")
     if got.device != expected.device:
         raise CheckFailure(
-            f"{name} returned its {what} on device {got.device}; expected {expected.device} ({where}).\n"
+            f"{gave} on device {got.device} on {where}; expected {expected.device}, the input's device.\n"
             f"Hint: create new tensors on the input's device: torch.zeros_like(x), x.new_tensor(...), "
             f"or device=x.device."
         )
     if got.dtype != expected.dtype:
-        advice = (
-            "a comparison gives a bool tensor: convert it with `.to(x.dtype)`."
-            if got.dtype == torch.bool
-            else "constants made with torch.tensor(...) or torch.zeros(...) default to float32: "
-            "use torch.zeros_like(x), x.new_tensor(...) or dtype=x.dtype."
-        )
-        raise CheckFailure(
-            f"{name} returned its {what} with dtype {got.dtype} on {where}; expected {expected.dtype}.\nHint: {advice}"
-        )
+        raise CheckFailure(f"{gave} with dtype {got.dtype} on {where}; expected {expected.dtype}.\n"
+                           f"Hint: {_dtype_advice(got.dtype, expected.dtype, what)}")
     mismatch = Mismatch(name, case, got.detach(), expected.detach())
     if got.shape != expected.shape:
-        message = f"{name} returned its {what} with shape {tuple(got.shape)} on {where}; expected {tuple(expected.shape)}."
+        message = f"{gave} with shape {tuple(got.shape)} on {where}; expected {tuple(expected.shape)}."
         raise CheckFailure(_with_hints(message, mismatch, hints))
     rtol, atol = tolerance(expected.dtype, rtol, atol)
     g, e = got.detach().double().cpu(), expected.detach().double().cpu()
@@ -112,9 +142,9 @@ def assert_tensor_matches(
     input_there = ""
     if isinstance(x, torch.Tensor) and x.shape == g.shape:
         input_there = f" (input there: {_fmt(x.detach().reshape(-1)[flat])})"
-    values_of = "wrong values" if what == "result" else f"wrong values for {what}"
+    values = f"{name} returned wrong values" if what == "result" else f"{name}: wrong {what}"
     message = (
-        f"{name} returned {values_of} on {where}:\n"
+        f"{values} on {where}:\n"
         f"  {int(bad.sum())} of {g.numel()} elements differ (rtol={rtol:g}, atol={atol:g});\n"
         f"  worst at {at}{input_there}: got {_fmt(g.reshape(-1)[flat])}, expected {_fmt(e.reshape(-1)[flat])}."
     )

@@ -6,6 +6,7 @@ kind: "the student's result equals what this wrong formula gives".
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -27,18 +28,38 @@ class Mismatch:
 Hint = Callable[[Mismatch], Optional[str]]
 
 
+def _large_inputs(case: Case) -> bool:
+    """Whether a float input of ``case`` holds a value large enough for ``exp`` of it (or of
+    a small multiple of it, as in ``exp(2 * x)``) to overflow in its dtype."""
+    for arg in (*case.args, *case.kwargs.values()):
+        if isinstance(arg, torch.Tensor) and arg.is_floating_point() and arg.numel():
+            limit = math.log(torch.finfo(arg.dtype).max) / 4  # float32: about 22; float64: about 177
+            if bool((arg.detach().abs() > limit).any()):
+                return True
+    return False
+
+
 def nonfinite_from_overflow(m: Mismatch) -> str | None:
-    """NaN or inf in the result where the expected value is finite."""
+    """NaN or inf in the result where the expected value is finite, explained by what the
+    case makes possible: ``exp`` overflow only when an input is large enough for it."""
     bad = ~torch.isfinite(m.got) & torch.isfinite(m.expected)
     if not bool(bad.any()):
         return None
-    kind = "NaN" if bool(torch.isnan(m.got[bad]).any()) else "inf"
-    return (
-        f"{kind} where the right answer is finite. In float32, exp(x) overflows to inf for "
-        f"x above about 88.7 (float64: about 709.8), and inf/inf or inf-inf is NaN. Rewrite "
-        f"the formula so exp only ever sees non-positive numbers (e.g. subtract the max, or "
-        f"use a separate branch for negative inputs)."
-    )
+    values = m.got[bad]
+    kind = "NaN" if bool(torch.isnan(values).any()) else "-inf" if bool((values < 0).all()) else "inf"
+    if kind == "-inf":
+        return ("-inf where the right answer is finite: the log of a number that underflowed to 0 (as in "
+                "log(softmax(x)) or log(sigmoid(x)) for very negative inputs), or minus the log of an exp that "
+                "overflowed to inf (as in -log(1 + exp(-x))). Stay in log space: let exp see only numbers <= 0 "
+                "(subtract the max, or use -|x|), and take the log of a sum that is at least 1.")
+    if _large_inputs(m.case):
+        return (f"{kind} where the right answer is finite. In float32, exp(x) overflows to inf for "
+                f"x above about 88.7 (float64: about 709.8), and inf/inf or inf-inf is NaN. Rewrite "
+                f"the formula so exp only ever sees non-positive numbers (e.g. subtract the max, or "
+                f"use a separate branch for negative inputs).")
+    return (f"{kind} where the right answer is finite, and no input here is large enough for exp to overflow: "
+            f"look for a division by zero (0/0 is NaN: a sum, a count or a total weight that is 0 in this case, "
+            f"or 0 * inf), or the log of 0 or of a negative number.")
 
 
 def matches(alternative: Callable[..., torch.Tensor], message: str) -> Hint:
