@@ -139,7 +139,7 @@ def test_switching_off_one_record_is_caught_by_the_other_and_both_by_the_scan():
 
 
 def test_result_must_be_a_plain_tensor_with_input_dtype_and_device():
-    assert "returned a numpy.ndarray" in fails(check_forward, lambda x: x.numpy(), torch.relu, **CPU32)
+    assert "returned its result as a numpy.ndarray" in fails(check_forward, lambda x: x.numpy(), torch.relu, **CPU32)
     assert "forget the `return`" in fails(check_forward, lambda x: None, torch.relu, **CPU32)
 
     class AlwaysEqual:
@@ -192,7 +192,7 @@ def test_backward_uses_a_random_upstream_gradient_so_a_missing_factor_shows():
     def forgot_grad_out(x, grad_out):
         return (x > 0).to(x.dtype)
 
-    assert "wrong values" in fails(check_backward, forgot_grad_out, torch.relu, **CPU32)
+    assert "forgot_grad_out: wrong gradient on" in fails(check_backward, forgot_grad_out, torch.relu, **CPU32)
     check_backward(lambda x, g: g * (x > 0).to(x.dtype), torch.relu, **CPU32)
 
 

@@ -24,7 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..checks import context
-from ..checks.calls import CheckFailure, display_name, is_a, side_of, type_name, watched_call
+from ..checks.calls import CheckFailure, Part, display_name, is_a, side_of, type_name, watched_call
 from ..checks.cases import Case
 from ..checks.compare import assert_tensor_matches
 from ..checks.devices import devices as default_devices
@@ -90,18 +90,23 @@ def check_network(make_model: Callable[[], Any], *, devices: Iterable[str] | Non
     side_of(make_model).manual_seed(0)
     model = make_model()
     if not is_a(model, MODULE_TYPE):
-        raise CheckFailure(f"NeuralNetwork() returned a {type_name(model)}; expected an nn.Module subclass")
+        raise CheckFailure(f"NeuralNetwork() made a {type_name(model)}; expected an nn.Module.\n"
+                           f"Hint: write `class NeuralNetwork(nn.Module):` and call super().__init__() first.")
     leaves = _leaves(model)
     shapes = tuple((m.in_features, m.out_features) for m in leaves if is_a(m, LINEAR_TYPE))
     if shapes != LAYERS:
-        raise CheckFailure(f"the Linear layers are (in, out) = {shapes}; expected {LAYERS}")
+        raise CheckFailure(f"NeuralNetwork's Linear layers are (in, out) = {shapes}; expected {LAYERS}.\n"
+                           f"Hint: the network is Flatten -> Linear(784, 512) -> ReLU -> Linear(512, 512) -> ReLU "
+                           f"-> Linear(512, 10): each Linear's in_features is the previous one's out_features.")
     count = sum(p.numel() for p in model.parameters())
     if count != EXPECTED_PARAMETERS:
-        raise CheckFailure(f"the network has {count:,} parameters; expected {EXPECTED_PARAMETERS:,} (bias=True everywhere?)")
+        raise CheckFailure(f"NeuralNetwork has {count:,} parameters; expected {EXPECTED_PARAMETERS:,}.\n"
+                           f"Hint: the layers are Linear(784, 512), Linear(512, 512), Linear(512, 10), each with "
+                           f"its bias (bias=True, the default).")
     kinds = [k for k in (_short_type(m) for m in leaves) if k not in ("Dropout", "Identity")]
     if kinds and kinds[-1] != "Linear":
         raise CheckFailure(
-            f"the network ends with {kinds[-1]} after its last Linear (layers: {kinds}).\n"
+            f"NeuralNetwork ends with {kinds[-1]} after its last Linear (layers: {kinds}).\n"
             "Hint: the model must return logits: any real number. A ReLU there clips every negative logit to 0 "
             "(the bug of the source post); softmax belongs in cross_entropy, not in the model."
         )
@@ -114,9 +119,11 @@ def check_network(make_model: Callable[[], Any], *, devices: Iterable[str] | Non
             with torch.no_grad():
                 expected = _forward_with(_linear_weights(model), x)
             assert_tensor_matches(got.detach() if isinstance(got, torch.Tensor) else got, expected,
-                                  name="NeuralNetwork", case=case, **TOL32)
+                                  name="NeuralNetwork", case=case, what="logits", **TOL32)
             if not got.requires_grad:
-                raise CheckFailure("NeuralNetwork's output has no autograd graph: do not detach or use no_grad in forward")
+                raise CheckFailure(f"NeuralNetwork returned logits with no autograd graph on {case.describe()}.\n"
+                                   f"Hint: do not detach them or use torch.no_grad() in forward: training needs "
+                                   f"the graph.")
     print(f"OK: NeuralNetwork has {EXPECTED_PARAMETERS:,} parameters, returns logits, runs on "
           f"{', '.join(default_devices() if devices is None else devices)}")
 
@@ -148,8 +155,15 @@ def _inputs(device, dtype, seed):
 
 def _pair_or_fail(name: str, out: Any, what: str) -> tuple:
     if not (isinstance(out, tuple) and len(out) == 2):
-        raise CheckFailure(f"{name} returned a {type_name(out)}; expected a pair {what}.\nHint: end with `return {what[1:-1]}`.")
+        raise CheckFailure(f"{name} returned a {type_name(out)}; expected a pair {what}.\n"
+                           f"Hint: end with `return {what[1:-1]}`.")
     return out
+
+
+def loss_of(fn: Callable) -> Part:
+    """``fn(logits, y) -> (loss, dlogits)`` seen as a function returning the loss (for an example)."""
+    name = display_name(fn)
+    return Part(fn, lambda out: _pair_or_fail(name, out, "(loss, dlogits)")[0], name)
 
 
 def check_mlp_forward(mlp_forward: Callable, *, devices=None, dtypes=None) -> None:
@@ -163,6 +177,36 @@ def check_mlp_forward(mlp_forward: Callable, *, devices=None, dtypes=None) -> No
         assert_tensor_matches(out[0], reference_mlp(params, x), name="mlp_forward", case=case, what="logits",
                               **_tol(dtype))
     print("OK: mlp_forward matches the torch network")
+
+
+def _relu_passthrough(h: torch.Tensor) -> torch.Tensor:
+    """ReLU's value with the identity's gradient: a backward that forgot the ReLU mask."""
+    return h + (torch.relu(h) - h).detach()
+
+
+def _grads_without_mask(params, x, g, layer: int) -> dict[str, torch.Tensor]:
+    """The gradients a backward gives when it forgets the ReLU mask after hidden layer ``layer`` (1 or 2)."""
+    leaves = {k: v.clone().requires_grad_(True) for k, v in params.items()}
+    h = x.flatten(1)
+    for i in (1, 2):
+        a = F.linear(h, leaves[f"W{i}"], leaves[f"b{i}"])
+        h = _relu_passthrough(a) if i == layer else torch.relu(a)
+    logits = F.linear(h, leaves["W3"], leaves["b3"])
+    return dict(zip(PARAM_NAMES, vjp(logits, [leaves[k] for k in PARAM_NAMES], g)))
+
+
+def _mask_hints(params, x, g, key: str) -> list:
+    """Hints for ``grads[key]``: it equals what a backward without one of the ReLU masks gives
+    (computed only when a hint is asked for, that is after a mismatch)."""
+    def hint_for(layer: int):
+        def hint(m):
+            wrong = _grads_without_mask(params, x, g, layer)[key]
+            if m.got.shape == wrong.shape and torch.allclose(m.got.double(), wrong.double(), rtol=1e-4, atol=1e-5):
+                return (f"these are the gradients of a backward without the ReLU mask after layer {layer}: "
+                        f"multiply the upstream gradient by (a{layer} > 0) before going through W{layer}.")
+            return None
+        return hint
+    return [hint_for(2), hint_for(1)]
 
 
 def check_mlp_backward(mlp_forward: Callable, mlp_backward: Callable, *, devices=None, dtypes=None) -> None:
@@ -183,10 +227,13 @@ def check_mlp_backward(mlp_forward: Callable, mlp_backward: Callable, *, devices
                              arg_names=("params", "cache", "dlogits"))
         if not isinstance(grads, dict) or set(grads) != set(PARAM_NAMES):
             got = sorted(grads) if isinstance(grads, dict) else type_name(grads)
-            raise CheckFailure(f"mlp_backward must return a dict with keys {list(PARAM_NAMES)}; got {got}")
-        for key in PARAM_NAMES:
+            raise CheckFailure(f"mlp_backward returned {got} on {case.describe()}; expected a dict with the keys "
+                               f"{list(PARAM_NAMES)}.\nHint: one gradient per parameter, shaped like it: "
+                               f"grads['W1'] like params['W1'], and so on.")
+        # from the output back, as backward computes them: the first wrong one is nearest the slip
+        for key in reversed(PARAM_NAMES):
             assert_tensor_matches(grads[key], expected[key], name="mlp_backward", case=case,
-                                  what=f"grads[{key!r}]", **_tol(dtype))
+                                  what=f"grads[{key!r}]", hints=_mask_hints(params, x, g, key), **_tol(dtype))
             count += 1
     print(f"OK: mlp_backward matches autograd on {count} parameter gradients")
 
@@ -330,19 +377,20 @@ def check_train_one_epoch(train_one_epoch: Callable, *, devices=None) -> None:
         model = _probe_model(side, "train", state, device, training=False)
         optimizer = side.lib("torch.optim.SGD", model.parameters(), lr=0.1)
         loss_fn = side.lib("torch.nn.CrossEntropyLoss")
-        where = f"train_one_epoch on {device} (3 batches of 16)"
+        where = f"{device}, 3 batches of 16"
         result = watched_call(train_one_epoch, (model, data, loss_fn, optimizer, device), name="train_one_epoch",
                               where=where, arg_names=("model", "batches", "loss_fn", "optimizer", "device"))
         got = model.state_dict()
         want, losses = _reference_epoch(state, data, device)
         if _same_state(got, state, rtol=0, atol=0):
-            raise CheckFailure(f"{where}: the parameters did not change.\nHint: call loss.backward() and "
-                               f"optimizer.step() for every batch.")
+            raise CheckFailure(f"train_one_epoch on {where}: the model's parameters did not change.\n"
+                               f"Hint: call loss.backward() and optimizer.step() for every batch.")
         if not _same_state(got, want):
             for variant, message in TRAIN_MISTAKES:
                 if _same_state(got, _reference_epoch(state, data, device, **variant)[0]):
-                    raise CheckFailure(f"{where}: {message}")
-            raise CheckFailure(f"{where}: the parameters after the epoch are not those of one SGD step per batch on "
+                    raise CheckFailure(f"train_one_epoch on {where}: {message}")
+            raise CheckFailure(f"train_one_epoch on {where}: the model's parameters after the epoch are not those "
+                               f"of one SGD step per batch on "
                                f"loss_fn(model(X), y).\nHint: for each batch: move X and y to the device, "
                                f"loss = loss_fn(model(X), y), optimizer.zero_grad(), loss.backward(), optimizer.step().")
         mean = sum(losses) / len(losses)
@@ -352,7 +400,8 @@ def check_train_one_epoch(train_one_epoch: Callable, *, devices=None) -> None:
                 advice = "\nHint: that is the sum of the batch losses: divide by the number of batches."
             elif isinstance(result, torch.Tensor):
                 advice = "\nHint: return a Python float: loss.item() gives one."
-            raise CheckFailure(f"{where} returned {result!r}; expected the mean batch loss {mean:.6f} as a float.{advice}")
+            raise CheckFailure(f"train_one_epoch returned {result!r} on {where}; expected the mean batch loss "
+                               f"{mean:.6f} as a float.{advice}")
     print("OK: train_one_epoch steps with each batch's own gradient and returns the mean loss")
 
 
@@ -383,30 +432,32 @@ def check_evaluate(evaluate: Callable, *, devices=None) -> None:
         model = _probe_model(side, "eval", state, device, training=True)
         log = side.lib("probes.ModeLog")
         model.register_forward_hook(log)
-        where = f"evaluate on {device} (4 batches of 25)"
+        where = f"{device}, 4 batches of 25"
         result = watched_call(evaluate, (model, data, side.lib("torch.nn.CrossEntropyLoss"), device), name="evaluate",
                               where=where, arg_names=("model", "batches", "loss_fn", "device"))
         if not _same_state(model.state_dict(), {k: v.to(device) for k, v in state.items()}, rtol=0, atol=0):
-            raise CheckFailure(f"{where}: the model's parameters changed.\nHint: evaluate measures; it must not train "
-                               f"(no optimizer step, no backward).")
+            raise CheckFailure(f"evaluate on {where}: the model's parameters changed.\nHint: evaluate measures; it "
+                               f"must not train (no optimizer step, no backward).")
         if not (isinstance(result, tuple) and len(result) == 2 and all(type(v) in (float, int) for v in result)):
-            raise CheckFailure(f"{where} returned {result!r}; expected a pair (mean loss, accuracy) of Python floats")
+            raise CheckFailure(f"evaluate returned {result!r} on {where}; expected a pair (mean loss, accuracy) of "
+                               f"Python floats.\nHint: loss.item() gives a float; accuracy is correct / seen.")
         loss, acc = (float(v) for v in result)
         want_loss, want_acc = _reference_eval(state, data, device)
         calls = log.calls if hasattr(log, "calls") else []
         if abs(acc - want_acc) > 1e-6 or abs(loss - want_loss) > 1e-4 * max(1.0, want_loss):
             skip_loss, skip_acc = _reference_eval(state, data, device, hooks=False)
             if abs(acc - skip_acc) <= 1e-6 and abs(loss - skip_loss) <= 1e-4 * max(1.0, skip_loss):
-                raise CheckFailure(f"{where}: the model's hooks did not run: you called model.forward(X).\n"
+                raise CheckFailure(f"evaluate on {where}: the model's hooks did not run: you called model.forward(X).\n"
                                    f"Hint: call the model itself, model(X).")
             if abs(acc - 100 * want_acc) < 1e-4 and abs(loss - want_loss) <= 1e-4 * max(1.0, want_loss):
-                raise CheckFailure(f"{where}: accuracy {acc}, expected {want_acc}: a fraction in [0, 1], not a percentage")
+                raise CheckFailure(f"evaluate returned accuracy {acc} on {where}; expected {want_acc}: a fraction "
+                                   f"in [0, 1], not a percentage.")
             mode = " The model ran in training mode (its Dropout was active).\nHint: call model.eval() first." \
                 if any(training for training, _ in calls) else ""
-            raise CheckFailure(f"{where}: returned (loss {loss:.6f}, accuracy {acc:.6f}); expected "
+            raise CheckFailure(f"evaluate returned (loss {loss:.6f}, accuracy {acc:.6f}) on {where}; expected "
                                f"({want_loss:.6f}, {want_acc:.6f}).{mode}")
         if any(grad for _, grad in calls):
-            raise CheckFailure(f"{where}: autograd was recording while the model ran.\n"
+            raise CheckFailure(f"evaluate on {where}: autograd was recording while the model ran.\n"
                                f"Hint: wrap the loop in `with torch.no_grad():`.")
     print("OK: evaluate runs in eval mode without autograd and returns (loss, accuracy)")
 
@@ -446,10 +497,12 @@ def check_training_reaches(train_one_epoch: Callable, evaluate: Callable, *, thr
         with torch.no_grad():
             acc = float((_forward_with(weights, X[1500:]).argmax(1) == y[1500:]).float().mean())
         if acc < threshold:
-            raise CheckFailure(f"after {epochs} epochs on {device} the held-out accuracy is {acc:.3f}; "
-                               f"expected at least {threshold}")
+            raise CheckFailure(f"train_one_epoch: after {epochs} epochs on {device}, the network's held-out accuracy "
+                               f"is {acc:.3f}; expected at least {threshold} (the solution reaches about 0.93).\n"
+                               f"Hint: make test_train_one_epoch pass first: it names the usual mistakes.")
         if elapsed > budget_s:
-            raise CheckFailure(f"training took {elapsed:.0f} s on {device}; the budget is {budget_s:.0f} s")
+            raise CheckFailure(f"train_one_epoch: {epochs} epochs took {elapsed:.0f} s on {device}; the budget is "
+                               f"{budget_s:.0f} s.")
         result = watched_call(evaluate, (model, held_out, loss_fn, device), name="evaluate",
                               where=f"the held-out images on {device}")
         reported = float(result[1]) if isinstance(result, tuple) and len(result) == 2 else None

@@ -30,6 +30,7 @@ import torch
 
 from ..checks import Case, CheckFailure, assert_tensor_matches, randn, seed_all, watched_call
 from ..checks.calls import side_of
+from ..referee.session import ChannelError
 from ..checks.devices import devices as default_devices
 from ..checks.devices import grid
 from ..checks.hints import matches
@@ -41,12 +42,25 @@ from ..checks.vjp import vjp
 ALLOWED = {"Relu": basic(), "Sigmoid": basic(), "Linear": basic(plus=LINEAR), "Flatten": basic()}
 
 # Messages for mistakes that are broken rules rather than wrong values.
-INPLACE_HINT = (
-    "backward changed the upstream gradient `dout` it was given (e.g. `dout[mask] = 0`). "
-    "The caller may still need it: when a value feeds two layers (a skip connection, a "
-    "shared weight), the same `dout` goes to both, and the second one then sees your "
-    "zeros. Build a new tensor: `torch.where(mask, dout, 0)` or `dout * mask`."
-)
+_DOUT_SHARED = ("backward changed the upstream gradient `dout` it was given. The caller may still need it: "
+                "when a value feeds two layers (a skip connection, a shared weight), the same `dout` goes to "
+                "both, and the second one then sees what you wrote into it. ")
+#: What to do instead of writing into ``dout``, for each layer (the fix that is right for it).
+INPLACE_HINTS = {
+    "Relu": _DOUT_SHARED + ("Build a new tensor from the mask forward saved (self.mask = x > 0): "
+                            "`torch.where(self.mask, dout, 0)` or `dout * self.mask`, not `dout[~self.mask] = 0`."),
+    "Sigmoid": _DOUT_SHARED + ("Return a new tensor, `dout * self.out * (1 - self.out)`, not `dout *= ...` "
+                               "or `dout.mul_(...)`."),
+    "Linear": _DOUT_SHARED + ("Compute everything from `dout` without writing into it: `dout @ self.weight`, "
+                              "`dout.T @ self.x` and `dout.sum(dim=0)` are new tensors already."),
+    "Flatten": _DOUT_SHARED + "Return a new view or copy, `dout.reshape(self.shape)`, not `dout.resize_(...)`.",
+}
+INPLACE_HINT = _DOUT_SHARED + "Compute a new tensor from `dout` instead of writing into it."
+
+
+def inplace_hint(layer: str) -> Callable[[str], str]:
+    """The in-place advice for ``layer``'s backward, as ``check_example(inplace_hint=...)`` takes it."""
+    return lambda _label: INPLACE_HINTS.get(layer, INPLACE_HINT)
 INPUT_CHANGED_HINT = (
     "the layer changed its input `x` in place. The caller (and other layers) still use it; "
     "compute a new tensor instead of writing into `x`."
@@ -143,6 +157,11 @@ def elementwise_layer_cases(device: str, dtype: torch.dtype, extremes: bool = Tr
     yield Case("4-d with exact zeros", (x,))
 
 
+def plain_layer_cases(device: str, dtype: torch.dtype) -> Iterator[Case]:
+    """:func:`elementwise_layer_cases` without the extreme values (what the visible tests use)."""
+    return elementwise_layer_cases(device, dtype, extremes=False)
+
+
 def linear_cases(device: str, dtype: torch.dtype) -> Iterator[Case]:
     """``Case(label, (x,), {"in_features": i, "out_features": o})``; square first (it hides a
     wrong layout behind the right shape, so the hint can name it)."""
@@ -191,16 +210,17 @@ def _expected(module: torch.nn.Module, x: torch.Tensor, g_seed: int):
 def _run_step(layer, name, x, g, allowed, where):
     """forward(x) then backward(g) under watch: x and g must come back unchanged, and x must
     still be unchanged (where the layer keeps it) after backward."""
+    inplace_hint = INPLACE_HINTS.get(name, INPLACE_HINT)
     x_before = x.detach().clone()
     try:
         y = watched_call(layer.forward, (x,), name=f"{name}.forward", where=where, allowed=allowed, arg_names=("x",),
                          inplace_hint=lambda _: INPUT_CHANGED_HINT)
     except RuntimeError as err:
         if "view size is not compatible" in str(err):
-            raise CheckFailure(f"{name}.forward raised on {where}: {err}\nHint: {VIEW_HINT}") from None
+            raise CheckFailure(f"{name}.forward raised RuntimeError on {where}: {err}\nHint: {VIEW_HINT}") from None
         raise
     dx = watched_call(layer.backward, (g,), name=f"{name}.backward", where=where, allowed=allowed,
-                      allow_autograd=False, arg_names=("dout",), inplace_hint=lambda _: INPLACE_HINT)
+                      allow_autograd=False, arg_names=("dout",), inplace_hint=lambda _: inplace_hint)
     kept = side_of(layer).fetch(x)
     if not _unchanged(x_before, kept):
         raise CheckFailure(f"{name}.backward modified the forward input x in place on {where}.\nHint: {INPUT_CHANGED_HINT}")
@@ -210,10 +230,11 @@ def _run_step(layer, name, x, g, allowed, where):
 def _grad_attr(layer, name, pname, where):
     attr = f"grad_{pname}"
     if not hasattr(layer, attr):
-        raise CheckFailure(f"{name} has no attribute `{attr}` after backward on {where}.\nHint: {MISSING_GRAD_HINT}")
+        raise CheckFailure(f"{name}.backward stored no `self.{attr}` on {where}: the layer has no attribute `{attr}`."
+                           f"\nHint: {MISSING_GRAD_HINT}")
     value = getattr(layer, attr)
     if value is None:
-        raise CheckFailure(f"{name}.{attr} is still None after backward on {where}.\nHint: {MISSING_GRAD_HINT}")
+        raise CheckFailure(f"{name}.backward left `self.{attr}` None on {where}.\nHint: {MISSING_GRAD_HINT}")
     return value
 
 
@@ -256,9 +277,9 @@ def check_layer(
             hint_case = Case(case.label, (x, g, *[p.detach() for _, p in params]), case.kwargs)
 
             def compare(got, expected, what):
+                said = {"output": "output", "dx": "gradient dx"}.get(what, f"self.{what}")
                 assert_tensor_matches(got, expected, name=f"{name}.{'forward' if what == 'output' else 'backward'}",
-                                      case=hint_case, hints=hints.get(what, ()), rtol=rtol, atol=atol,
-                                      what=what if what != "dx" else "gradient dx")
+                                      case=hint_case, hints=hints.get(what, ()), rtol=rtol, atol=atol, what=said)
 
             y, dx = _run_step(layer, name, x, g, allowed, where)
             compare(y, y_ref, "output")
@@ -278,17 +299,19 @@ def check_layer(
                 raise
             except Exception as err:  # noqa: BLE001 - the student's error, explained
                 raise CheckFailure(
-                    f"{name}: forward(x0), forward(x), backward(dout) raised {type(err).__name__}: {err} "
-                    f"on {where}.\nHint: {STALE_HINT}"
+                    f"{name}.backward raised {type(err).__name__} after a second forward: forward(x0), forward(x), "
+                    f"backward(dout) on {where}: {err}\nHint: {STALE_HINT}"
                 ) from None
             got = [dx] + [_grad_attr(layer, name, pname, where) for pname, _ in params]
             for what, a, b in zip(["dx"] + [f"grad_{p}" for p, _ in params], got, [dx_ref, *pgrads_ref]):
                 try:
                     compare(a, b, what)
                 except CheckFailure as err:
+                    said = "gradient dx" if what == "dx" else f"self.{what}"
                     raise CheckFailure(
-                        f"{name}: forward(x0), forward(x), backward(dout) gave a wrong {what} on {where}, "
-                        f"although one forward then backward was right.\nHint: {STALE_HINT}\n(details: {err})"
+                        f"{name}.backward gave a wrong {said} after a second forward: forward(x0), forward(x), "
+                        f"backward(dout) on {where}, although one forward then backward was right.\n"
+                        f"Hint: {STALE_HINT}\n(details: {err})"
                     ) from None
             count += 1
     used = ", ".join(default_devices() if devices is None else devices)
@@ -449,7 +472,11 @@ def check_mlp(Sequential, Flatten, Linear, Relu, Sigmoid, *, devices: Iterable[s
               dtypes: Iterable[torch.dtype] | None = None, steps: int = 2) -> None:
     """The student's layers in a Sequential give the same output, dx and every parameter
     gradient as the same ``nn.Sequential`` (weights copied), on (N, 1, 28, 28) images, on
-    each of ``steps`` batches in a row (as in training: forward, backward, next batch)."""
+    each of ``steps`` batches in a row (as in training: forward, backward, next batch).
+
+    When the network fails (a wrong number or an error), the layers are run again one at a
+    time on torch's own activations, so the message names the first layer, and the method
+    and output of it, that differs (:func:`_locate`)."""
     seed_all(0)
     for device, dtype in grid(devices, dtypes):
         reference = mlp_reference().to(device=device, dtype=dtype)
@@ -464,16 +491,124 @@ def check_mlp(Sequential, Flatten, Linear, Relu, Sigmoid, *, devices: Iterable[s
         model = Sequential(*layers)
         for step in range(steps):
             x = randn((4 + step, 1, 28, 28), dtype, device, 300 + step, scale=1.0)
-            case = Case(f"MLP {' -> '.join(type(m).__name__ for m in reference)}, batch {step + 1}", (x,))
-            where = case.describe()
-            y_ref, g, dx_ref, grads_ref = _expected(reference, x, 400 + step)
-            y, dx = _run_step(model, "Sequential", x, g, None, where)
-            assert_tensor_matches(y, y_ref, name="MLP forward", case=case)
-            assert_tensor_matches(dx, dx_ref, name="MLP backward", case=case, what="gradient dx")
-            named = list(reference.named_parameters())
-            for (pname, _), expected in zip(named, grads_ref):
-                index, attr = pname.split(".")
-                got = _grad_attr(layers[int(index)], f"layer {index} (Linear)", attr, where)
-                assert_tensor_matches(got, expected, name=f"layer {index} (Linear) grad_{attr}", case=case,
-                                      what=f"grad_{attr}")
+            case = Case(f"batch {step + 1} of images", (x,))
+            try:
+                _check_network_step(model, layers, reference, x, case, 400 + step)
+            except ChannelError:
+                raise
+            except Exception as err:  # noqa: BLE001 - explained, layer by layer
+                located = _locate(layers, reference, x, case, 400 + step, later_batch=step > 0)
+                if located is not None:
+                    raise located from None
+                if isinstance(err, CheckFailure):
+                    raise CheckFailure(f"the network {_chain(reference)}: {err}\nEvery layer gives the right numbers "
+                                       f"alone (run one at a time on torch's activations): look at how Sequential "
+                                       f"chains them.") from None
+                raise CheckFailure(f"the network {_chain(reference)} raised {type(err).__name__} on "
+                                   f"{case.describe()}: {err}\n"
+                                   f"Every layer works alone (run one at a time on torch's activations): look at "
+                                   f"how Sequential chains them.") from None
     print("OK: your layers in a Sequential match nn.Sequential's output and every gradient")
+
+
+def _chain(reference: torch.nn.Sequential) -> str:
+    return " -> ".join(_layer_label(m) for m in reference)
+
+
+def _layer_label(module: torch.nn.Module) -> str:
+    name = {"ReLU": "Relu"}.get(type(module).__name__, type(module).__name__)
+    if isinstance(module, torch.nn.Linear):
+        return f"{name}({module.in_features}, {module.out_features})"
+    return name
+
+
+def _check_network_step(model, layers, reference, x, case, g_seed) -> None:
+    """One forward and backward of the student's Sequential, compared with autograd's."""
+    where = case.describe()
+    y_ref, g, dx_ref, grads_ref = _expected(reference, x, g_seed)
+    y, dx = _run_step(model, "Sequential", x, g, None, where)
+    assert_tensor_matches(y, y_ref, name="Sequential.forward", case=case, what="output")
+    assert_tensor_matches(dx, dx_ref, name="Sequential.backward", case=case, what="gradient dx")
+    for (pname, _), expected in zip(reference.named_parameters(), grads_ref):
+        index, attr = pname.split(".")
+        label = f"layer {index} ({_layer_label(reference[int(index)])})"
+        got = _grad_attr(layers[int(index)], label, attr, where)
+        assert_tensor_matches(got, expected, name=f"{label}.backward", case=case, what=f"self.grad_{attr}")
+
+
+def _activations(reference: torch.nn.Sequential, x: torch.Tensor, g_seed: int):
+    """torch's input to every layer, the upstream gradient at every layer's output (for the
+    same random ``g`` as :func:`_expected`), and every parameter's gradient."""
+    inputs, outputs = [x.detach().clone().requires_grad_(True)], []
+    for module in reference:
+        out = module(inputs[-1])
+        outputs.append(out)
+        inputs.append(out.detach().clone().requires_grad_(True))
+    g = randn(outputs[-1].shape, outputs[-1].dtype, outputs[-1].device, g_seed, scale=1.0)
+    upstream = [None] * len(outputs)
+    upstream[-1] = g
+    dx = [None] * len(outputs)
+    grads = {}
+    for i in reversed(range(len(outputs))):
+        params = list(reference[i].named_parameters())
+        got = vjp(outputs[i], [inputs[i], *[p for _, p in params]], upstream[i])
+        dx[i] = got[0]
+        grads.update({(i, name): d for (name, _), d in zip(params, got[1:])})
+        if i > 0:
+            upstream[i - 1] = dx[i]
+    return [t.detach() for t in inputs], upstream, dx, grads
+
+
+def _locate(layers, reference, x, case, g_seed, later_batch: bool = False) -> CheckFailure | None:
+    """Run the student's layers one at a time on torch's activations: every forward in order,
+    then every backward in reverse. The first layer whose output, gradient dx or parameter
+    gradient differs, or that raises, is returned as a :class:`CheckFailure` naming it.
+    ``later_batch``: an earlier batch went through right (so the stale-cache hint is added)."""
+    inputs, upstream, dx_ref, grads_ref = _activations(reference, x, g_seed)
+    intro = f"the network {_chain(reference)}, run one layer at a time on torch's activations: "
+    stale = f"\n(The batch before this one was right. {STALE_HINT})" if later_batch else ""
+
+    def named(i: int) -> str:
+        return f"layer {i} ({_layer_label(reference[i])})"
+
+    def hints_of(i: int, what: str):
+        return HINTS.get(_layer_label(reference[i]).split("(")[0], {}).get(what, ())
+
+    def compare(i, got, expected, method, what, hint_key):
+        params = [p.detach() for _, p in reference[i].named_parameters()]
+        hint_case = Case(f"{case.label}, torch's input to {named(i)}", (inputs[i], upstream[i], *params))
+        assert_tensor_matches(got, expected, name=f"{named(i)}.{method}", case=hint_case,
+                              hints=hints_of(i, hint_key), what=what)
+
+    def attempt(i, method):
+        arg = inputs[i] if method == "forward" else upstream[i]
+        where = Case(f"{case.label}, torch's {'input to' if method == 'forward' else 'upstream gradient at'} "
+                     f"{named(i)}", (arg,)).describe()
+        try:
+            got = watched_call(getattr(layers[i], method), (arg,), name=f"{named(i)}.{method}", where=where,
+                               allow_autograd=method == "forward", arg_names=("x" if method == "forward" else "dout",))
+            if method == "forward":
+                compare(i, got, inputs[i + 1], "forward", "output", "output")
+            else:
+                compare(i, got, dx_ref[i], "backward", "gradient dx", "dx")
+                for (j, pname), expected in grads_ref.items():
+                    if j == i:
+                        compare(i, _grad_attr(layers[i], named(i), pname, where), expected, "backward",
+                                f"self.grad_{pname}", f"grad_{pname}")
+        except CheckFailure as failure:
+            return CheckFailure(intro + str(failure) + stale)
+        except Exception as err:  # noqa: BLE001 - the student's error, located
+            return CheckFailure(
+                f"{intro}{named(i)}.{method} raised {type(err).__name__} on {where}: {err}\n"
+                f"Hint: the test of this layer's own section tries it alone; make that one pass first.{stale}")
+        return None
+
+    for i in range(len(layers)):
+        failure = attempt(i, "forward")
+        if failure is not None:
+            return failure
+    for i in reversed(range(len(layers))):
+        failure = attempt(i, "backward")
+        if failure is not None:
+            return failure
+    return None
