@@ -14,6 +14,8 @@ import json
 import re
 import subprocess
 import sys
+from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 
 from autograder import REPO_ROOT
@@ -88,17 +90,79 @@ def grade(root: Path, assignment: str, submissions: dict[str, Path], *extra: str
     return {s: {g: CellScore(g, float(rows[s][g]), m) for g, m in max_scores.items()} for s in submissions}
 
 
+@dataclass
+class FeedbackPage:
+    """What one feedback page shows: the failed tests' messages (as the page prints them) and
+    whether the graded notebook is there (its cells, not a note saying it was left out)."""
+
+    failures: dict[str, str]
+    cells: list[str]
+    notebook_shown: bool
+    text: str
+
+
+class _PageParser(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.row: list[str] | None = None
+        self.row_class = ""
+        self.cell_text: list[str] = []
+        self.in_td = False
+        self.failures: dict[str, str] = {}
+        self.cells: list[str] = []
+        self.warning = False
+        self.texts: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "tr":
+            self.row, self.row_class = [], attrs.get("class", "")
+        elif tag == "td" and self.row is not None:
+            self.in_td, self.cell_text = True, []
+        elif tag == "div" and "cell" in (attrs.get("class") or "").split():
+            self.cells.append(attrs.get("id", ""))
+        elif tag == "p" and "warning" in (attrs.get("class") or ""):
+            self.warning = True
+
+    def handle_endtag(self, tag):
+        if tag == "td" and self.row is not None:
+            self.row.append("".join(self.cell_text))
+            self.in_td = False
+        elif tag == "tr" and self.row is not None:
+            if self.row_class == "fail" and len(self.row) == 3:
+                self.failures[self.row[0].strip()] = self.row[2]
+            self.row = None
+
+    def handle_data(self, data):
+        self.texts.append(data)
+        if self.in_td:
+            self.cell_text.append(data)
+
+
+def feedback_page(out: Path, student: str, notebook: str) -> FeedbackPage:
+    """The feedback page ``grade`` wrote for ``student``'s ``notebook`` (``activations.ipynb``)."""
+    parser = _PageParser()
+    parser.feed((out / "feedback" / student / f"{Path(notebook).stem}.html").read_text(encoding="utf-8"))
+    return FeedbackPage(parser.failures, parser.cells, bool(parser.cells) and not parser.warning,
+                        "".join(parser.texts))
+
+
 def lost(scores: dict[str, CellScore]) -> set[str]:
     """The grade_ids of cells that did not earn full points."""
     return {gid for gid, s in scores.items() if s.score < s.max_score}
 
 
 def assert_grading(tmp_path: Path, assignment: str, notebook: str, all_cells: set[str],
-                   bugs: dict[str, tuple[dict, set[str]]]) -> None:
+                   bugs: dict[str, tuple[dict, set[str] | dict[str, tuple[str, ...]]]]) -> None:
     """One nbgrader run over a solution, a blank exercise and one submission per classic
     mistake: the solution earns every point of exactly ``all_cells``, the blank earns none
     (and grading does not crash), and each mistake ``name: (cell edits, targeted cells)``
-    loses exactly its targeted cells."""
+    loses exactly its targeted cells.
+
+    The feedback pages of that same run: every mistake's page shows the graded notebook
+    (its answer cells as handed in, every test cell), and when ``targeted`` maps each cell to
+    words, the message of that failed test holds every one of them (the function or method,
+    the output at fault, the error...)."""
     subs = {
         "solution": student_notebook(assignment, notebook, tmp_path / "solution" / notebook),
         "blank": student_notebook(assignment, notebook, tmp_path / "blank" / notebook, blank=True),
@@ -110,5 +174,20 @@ def assert_grading(tmp_path: Path, assignment: str, notebook: str, all_cells: se
     assert set(scores["solution"]) == all_cells
     assert lost(scores["solution"]) == set(), scores["solution"]
     assert all(s.score == 0 for s in scores["blank"].values()), scores["blank"]
-    for name, (_, targeted) in bugs.items():
-        assert lost(scores[name]) == targeted, (name, scores[name])
+    problems = []
+    for name, (edits, targeted) in bugs.items():
+        if lost(scores[name]) != set(targeted):
+            problems.append(f"{name}: lost {sorted(lost(scores[name]))}, expected {sorted(targeted)}")
+        page = feedback_page(tmp_path / "course" / "out", name, notebook)
+        if not page.notebook_shown or {f"cell-{g}" for g in all_cells} - set(page.cells):
+            problems.append(f"{name}: the feedback page does not show the graded notebook")
+        for old, new in [e for cell_edits in edits.values() for e in ([cell_edits] if isinstance(cell_edits, tuple)
+                                                                        else cell_edits)]:
+            if new.strip() and new.strip().splitlines()[0].strip() not in page.text:
+                problems.append(f"{name}: the page does not show the answer as handed in ({new.strip()[:40]!r})")
+        for cell, words in (targeted.items() if isinstance(targeted, dict) else []):
+            message = page.failures.get(cell, "")
+            missing = [w for w in words if w not in message]
+            if missing:
+                problems.append(f"{name}: the message of {cell} lacks {missing}:\n{message}")
+    assert not problems, "\n".join(problems)

@@ -120,32 +120,45 @@ def test_log_sigmoid_backward_with_the_wrong_sign_gets_its_hint():
 A, NB = "02-sigmoid", "sigmoid.ipynb"
 ALL = {"test_sigmoid", "test_sigmoid_backward", "test_log_sigmoid", "test_log_sigmoid_backward"}
 
-# Each classic mistake and the test cells that must catch it (and only those).
+# Each classic mistake, the test cells that must catch it (and only those), and words the
+# message of each must hold: the function at fault and what is wrong with its output.
+_TWO_BRANCH = "return torch.where(x >= 0, 1 / (1 + z), z / (1 + z))"
 BUGS = {
     "unstable_sigmoid": (
-        {"sigmoid_solution": ("return torch.where(x >= 0, 1 / (1 + z), z / (1 + z))",
-                              "return torch.exp(x) / (1 + torch.exp(x))")},
+        {"sigmoid_solution": (_TWO_BRANCH, "return torch.exp(x) / (1 + torch.exp(x))")},
         # log_sigmoid_backward is grad_out * sigmoid(-x) with the student's sigmoid: the NaN spreads to it
-        {"test_sigmoid", "test_log_sigmoid_backward"}),
+        {"test_sigmoid": ("sigmoid returned wrong values", "got nan", "you computed exp(x) / (1 + exp(x))"),
+         "test_log_sigmoid_backward": ("log_sigmoid_backward: wrong gradient", "got nan")}),
+    # the naive form is right in torch (1 / (1 + inf) = 0): the instructions say so, and it loses nothing
+    "one_over_one_plus_exp_minus_x": (
+        {"sigmoid_solution": (_TWO_BRANCH, "return 1 / (1 + torch.exp(-x))")}, {}),
     "backward_from_input": (
         {"sigmoid_backward_solution": ("return grad_out * y * (1 - y)",
                                        "s = sigmoid(y)\n    return grad_out * s * (1 - s)")},
-        {"test_sigmoid_backward"}),
+        {"test_sigmoid_backward": ("sigmoid_backward: wrong gradient",
+                                   "you applied sigmoid to y again")}),
     "backward_without_grad_out": (
         {"sigmoid_backward_solution": ("return grad_out * y * (1 - y)", "return y * (1 - y)")},
-        {"test_sigmoid_backward"}),
+        {"test_sigmoid_backward": ("sigmoid_backward: wrong gradient",
+                                   "multiply it by the upstream gradient grad_out")}),
     "log_of_sigmoid": (
         {"log_sigmoid_solution": ("return torch.clamp(x, max=0) - torch.log1p(torch.exp(-x.abs()))",
                                   "return torch.log(sigmoid(x))")},
-        {"test_log_sigmoid"}),
+        {"test_log_sigmoid": ("log_sigmoid returned wrong values", "got -inf", "you computed log(sigmoid(x))")}),
     "unstable_log_sigmoid_backward": (
         {"log_sigmoid_solution": ("return grad_out * sigmoid(-x)",
                                   "return grad_out * torch.exp(-x) / (1 + torch.exp(-x))")},
-        {"test_log_sigmoid_backward"}),
+        {"test_log_sigmoid_backward": ("log_sigmoid_backward: wrong gradient", "got nan",
+                                       "grad_out * exp(-x) / (1 + exp(-x))")}),
     "sigmoid_shortcut": (
-        {"sigmoid_solution": ("return torch.where(x >= 0, 1 / (1 + z), z / (1 + z))", "return torch.sigmoid(x)")},
+        {"sigmoid_solution": (_TWO_BRANCH, "return torch.sigmoid(x)")},
         # the shortcut is called by log_sigmoid_backward too (through the student's sigmoid)
-        {"test_sigmoid", "test_log_sigmoid_backward"}),
+        {"test_sigmoid": ("sigmoid runs aten.sigmoid",), "test_log_sigmoid_backward": ("log_sigmoid_backward runs "
+                                                                                      "aten.sigmoid",)}),
+    "sigmoid_backward_in_place": (
+        {"sigmoid_backward_solution": ("return grad_out * y * (1 - y)", "grad_out *= y * (1 - y)\n    return grad_out")},
+        {"test_sigmoid_backward": ("sigmoid_backward modified its input `grad_out` in place",
+                                   "no `grad_out += ...`")}),
 }
 
 

@@ -166,25 +166,33 @@ SOFTMAX_MAX = "e = torch.exp(x - x.amax(dim=dim, keepdim=True))"
 # Each classic mistake and the one test cell that must catch it (the four functions are
 # written independently, so no mistake spreads to another cell).
 BUGS = {
-    "softmax_without_max": ({"softmax_solution": (SOFTMAX_MAX, "e = torch.exp(x)")}, {"test_softmax"}),
-    "softmax_dim_hard_coded_1": ({"softmax_solution": ("dim=dim", "dim=1")}, {"test_softmax"}),
-    "softmax_dim_hard_coded_last": ({"softmax_solution": ("dim=dim", "dim=-1")}, {"test_softmax"}),
-    "softmax_without_keepdim": ({"softmax_solution": ("e.sum(dim=dim, keepdim=True)", "e.sum(dim=dim)")}, {"test_softmax"}),
+    "softmax_without_max": ({"softmax_solution": (SOFTMAX_MAX, "e = torch.exp(x)")},
+                            {"test_softmax": ("softmax returned wrong values", "got nan", "without subtracting the max")}),
+    "softmax_dim_hard_coded_1": ({"softmax_solution": ("dim=dim", "dim=1")},
+                                 {"test_softmax": ("softmax returned wrong values", "matches the one along dim=1")}),
+    "softmax_dim_hard_coded_last": ({"softmax_solution": ("dim=dim", "dim=-1")},
+                                    {"test_softmax": ("softmax returned wrong values", "matches the one along dim=1")}),
+    "softmax_without_keepdim": ({"softmax_solution": ("e.sum(dim=dim, keepdim=True)", "e.sum(dim=dim)")},
+                                {"test_softmax": ("softmax returned wrong values", "keepdim=True")}),
     "log_softmax_without_max": (
-        {"log_softmax_solution": ("shifted = x - x.amax(dim=dim, keepdim=True)", "shifted = x")}, {"test_log_softmax"}),
+        {"log_softmax_solution": ("shifted = x - x.amax(dim=dim, keepdim=True)", "shifted = x")},
+        {"test_log_softmax": ("log_softmax returned wrong values", "without subtracting the max")}),
     "log_of_softmax": (
         {"log_softmax_solution": ("return shifted - torch.log(torch.exp(shifted).sum(dim=dim, keepdim=True))",
-                                  "return torch.log(softmax(x, dim))")}, {"test_log_softmax"}),
+                                  "return torch.log(softmax(x, dim))")},
+        {"test_log_softmax": ("log_softmax returned wrong values", "got -inf", "you computed log(softmax(x))")}),
     "softmax_backward_from_input": (
         {"softmax_backward_solution": ("return s * (", "s = softmax(s, dim)\n    return s * (")},
-        {"test_softmax_backward"}),
+        {"test_softmax_backward": ("softmax_backward: wrong gradient", "applied softmax to the saved output again")}),
     "softmax_backward_without_keepdim": (
         {"softmax_backward_solution": ("(grad_out * s).sum(dim=dim, keepdim=True)", "(grad_out * s).sum(dim=dim)")},
-        {"test_softmax_backward"}),
+        {"test_softmax_backward": ("softmax_backward: wrong gradient", "keepdim=True in the sum")}),
     "log_softmax_backward_dim_hard_coded": (
-        {"log_softmax_backward_solution": ("dim=dim", "dim=-1")}, {"test_log_softmax_backward"}),
+        {"log_softmax_backward_solution": ("dim=dim", "dim=-1")},
+        {"test_log_softmax_backward": ("log_softmax_backward: wrong gradient", "matches the one along dim=1")}),
     "log_softmax_backward_log_probs_as_probs": (
-        {"log_softmax_backward_solution": ("torch.exp(ls) * ", "ls * ")}, {"test_log_softmax_backward"}),
+        {"log_softmax_backward_solution": ("torch.exp(ls) * ", "ls * ")},
+        {"test_log_softmax_backward": ("log_softmax_backward: wrong gradient", "the probabilities are exp(ls)")}),
 }
 
 

@@ -181,21 +181,32 @@ SOFTMAX_BODY = (
 BUGS = {
     # A hard-coded dim also stops the invalid-dim error: the function never looks at `dim`.
     "normalize_last_dim": ({"normalize_solution": ("x.sum(dim, keepdim=True)", "x.sum(-1, keepdim=True)")},
-                           {"test_normalize", "test_invalid_dim"}),
+                           {"test_normalize": ("normalize returned wrong values", "matches the one along dim=1"),
+                            "test_invalid_dim": ("normalize returned a result", "it should raise IndexError")}),
     "normalize_sum_all": ({"normalize_solution": ("x.sum(dim, keepdim=True)", "x.sum()")},
-                          {"test_normalize", "test_invalid_dim"}),
+                          {"test_normalize": ("normalize returned wrong values", "the sum of ALL elements"),
+                           "test_invalid_dim": ("normalize returned a result", "it should raise IndexError")}),
     # x.sum(dim) still raises IndexError for an invalid dim: only the values are wrong.
-    "normalize_no_keepdim": ({"normalize_solution": ("x.sum(dim, keepdim=True)", "x.sum(dim)")}, {"test_normalize"}),
+    "normalize_no_keepdim": ({"normalize_solution": ("x.sum(dim, keepdim=True)", "x.sum(dim)")},
+                             {"test_normalize": ("normalize returned wrong values", "without keepdim=True")}),
     "max_dim_1": ({"max_solution": ("    values = x.amax(dim, keepdim=True)", "    dim = 1\n    values = x.amax(dim, keepdim=True)")},
-                  {"test_max_along", "test_invalid_dim"}),
-    "max_ignores_keepdim": ({"max_solution": ("if not keepdim:", "if True:")}, {"test_max_along"}),
-    "softmax_last_dim": ({"softmax_solution": ("dim=1", "dim=-1")}, {"test_softmax_channels"}),
+                  {"test_max_along": ("max_along: wrong values", "matches the one along dim=1"),
+                   "test_invalid_dim": ("max_along returned a result", "it should raise IndexError")}),
+    "max_ignores_keepdim": ({"max_solution": ("if not keepdim:", "if True:")},
+                            {"test_max_along": ("max_along returned its values with shape", "keepdim=True the result "
+                                                                                            "keeps `dim`")}),
+    # indices built with x's dtype: the dtype rule of the instructions, tried by the visible test
+    "max_float_indices": ({"max_solution": ("torch.arange(n, device=x.device)", "torch.arange(n, device=x.device, dtype=x.dtype)")},
+                          {"test_max_along": ("max_along returned its indices with dtype torch.float32",
+                                              "expected torch.int64", "do not give them dtype=x.dtype")}),
+    "softmax_last_dim": ({"softmax_solution": ("dim=1", "dim=-1")},
+                         {"test_softmax_channels": ("softmax_channels returned wrong values", "the LAST dim")}),
     "softmax_sum_all": ({"softmax_solution": (SOFTMAX_BODY, "e = torch.exp(x - x.amax())\n    return e / e.sum()")},
-                        {"test_softmax_channels"}),
+                        {"test_softmax_channels": ("softmax_channels returned wrong values", "over ALL elements")}),
     "softmax_no_keepdim": ({"softmax_solution": ("e.sum(dim=1, keepdim=True)", "e.sum(dim=1)")},
-                           {"test_softmax_channels"}),
+                           {"test_softmax_channels": ("softmax_channels returned wrong values", "without keepdim=True")}),
     "softmax_shortcut": ({"softmax_solution": (SOFTMAX_BODY, "return torch.softmax(x, dim=1)")},
-                         {"test_softmax_channels"}),
+                         {"test_softmax_channels": ("softmax_channels runs aten._softmax",)}),
 }
 
 

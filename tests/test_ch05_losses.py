@@ -33,27 +33,43 @@ _CE_AND_BACKWARDS_WITH_WEIGHTS_OR_IGNORED = {
     "test_nll_loss_backward_weight_ignore", "test_cross_entropy_weight_ignore", "test_cross_entropy_backward_weight_ignore",
 }
 
-# Each classic mistake (cell -> (old, new) text) and the test cells it must lose, no more, no less.
+# Each classic mistake (cell -> (old, new) text), the test cells it must lose, no more, no
+# less, and words the message of each must hold: the function at fault and what is wrong.
 BUGS = {
     # cross_entropy = nll_loss(softmax(x)): the log forgotten. Only the forward uses that line.
     "probabilities_to_nll": ({"ce_solution": (_CE_FORWARD, "return nll_loss(torch.exp(log_softmax(logits)),")},
-                             {"test_cross_entropy", "test_cross_entropy_extreme", "test_cross_entropy_weight_ignore"}),
+                             {"test_cross_entropy": ("cross_entropy: wrong loss", "softmax *probabilities*"),
+                              "test_cross_entropy_extreme": ("cross_entropy: wrong loss", "softmax *probabilities*"),
+                              "test_cross_entropy_weight_ignore": ("cross_entropy: wrong loss",
+                                                                   "softmax *probabilities*")}),
     # mean divides by the number of counted targets: wrong wherever weights and 'mean' meet; the
     # shared helper spreads it to both backwards and to cross_entropy (built on nll_loss).
     "unweighted_mean": ({"nll_solution": (_WEIGHT_DENOMINATOR, "return kept.sum().to(w.dtype)")},
-                        {"test_nll_loss_weight", "test_nll_loss_ignore_index"} | _CE_AND_BACKWARDS_WITH_WEIGHTS_OR_IGNORED),
+                        {"test_nll_loss_weight": ("nll_loss: wrong loss", "WEIGHTED mean"),
+                         "test_nll_loss_ignore_index": ("nll_loss: wrong loss", "WEIGHTED mean"),
+                         "test_nll_loss_backward_weight_ignore": ("nll_loss_backward: wrong gradient", "WEIGHTED mean"),
+                         "test_cross_entropy_weight_ignore": ("cross_entropy: wrong loss", "WEIGHTED mean"),
+                         "test_cross_entropy_backward_weight_ignore": ("cross_entropy_backward: wrong gradient",
+                                                                       "WEIGHTED mean")}),
     # ignored rows counted in the mean: the weight cells have no ignored target, so they pass.
     "ignored_rows_in_mean": ({"nll_solution": (_WEIGHT_DENOMINATOR, "return w.sum()")},
-                             {"test_nll_loss_ignore_index"} | _CE_AND_BACKWARDS_WITH_WEIGHTS_OR_IGNORED),
+                             {"test_nll_loss_ignore_index": ("nll_loss: wrong loss", "must not count in the mean"),
+                              "test_nll_loss_backward_weight_ignore": ("nll_loss_backward: wrong gradient",
+                                                                       "must not count in the mean"),
+                              "test_cross_entropy_weight_ignore": ("cross_entropy: wrong loss",
+                                                                   "must not count in the mean"),
+                              "test_cross_entropy_backward_weight_ignore": ("cross_entropy_backward: wrong gradient",
+                                                                            "must not count in the mean")}),
     # log(softmax) computed naively: only extreme logits break it, and only the forward uses it.
     "unstable_log_softmax": ({"ce_solution": (
         _CE_FORWARD, "return nll_loss(torch.log(torch.exp(logits) / torch.exp(logits).sum(dim=-1, keepdim=True)),")},
-        {"test_cross_entropy_extreme"}),
+        {"test_cross_entropy_extreme": ("cross_entropy: wrong loss", "log(softmax(x)) is not stable")}),
+    # no target check: a float target reaches indexing, which raises another error type than torch's
+    "no_target_check": ({"nll_solution": ("    check_target(x, target, ignore_index)\n", "")},
+                        {"test_loss_errors": ("nll_loss raised IndexError", "torch raises RuntimeError here")}),
 }
 # Further mistakes, checked without nbgrader only (to keep the end-to-end run short).
 MORE_BUGS = {
-    # no validation: a float target or -1 reaches indexing/gather, which raise other error types.
-    "no_target_check": ({"nll_solution": ("    check_target(x, target, ignore_index)\n", "")}, {"test_loss_errors"}),
     # torch's log_softmax is refused; cross_entropy_backward uses log_softmax too.
     "log_softmax_shortcut": ({"ce_solution": (
         "shifted = x - x.max(dim=-1, keepdim=True).values\n    return shifted - torch.log(torch.exp(shifted).sum(dim=-1, keepdim=True))",
@@ -198,8 +214,15 @@ def test_hint_mean_instead_of_weighted_mean_forward_and_backward():
 def test_hint_ignored_rows_counted_in_the_mean_forward_and_backward():
     ns = solution_functions("ignored_rows_in_mean")
     ignored = ch.cases(ch.ignored_loss_cases, log_probs=True)
+    # the first ignored case ignores every target: the mean must be nan, and the hint says why it is not
+    assert ch.MSG_ALL_IGNORED_MEAN in failure(check_forward, ns["nll_loss"], ch.nll_loss_reference,
+                                              hints=ch.HINTS["nll_loss"], cases=ignored, **CPU)
+
+    def some_ignored(device, dtype):
+        return (c for c in ignored(device, dtype) if "every target" not in c.label)
+
     assert ch.MSG_IGNORED_COUNTED in failure(check_forward, ns["nll_loss"], ch.nll_loss_reference,
-                                             hints=ch.HINTS["nll_loss"], cases=ignored, **CPU)
+                                             hints=ch.HINTS["nll_loss"], cases=some_ignored, **CPU)
     assert ch.MSG_IGNORED_COUNTED in failure(check_backward, ns["nll_loss_backward"], ch.nll_loss_reference,
                                              hints=ch.HINTS["nll_loss_backward"], cases=ignored, **NLL_BACKWARD, **CPU)
 

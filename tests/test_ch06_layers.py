@@ -45,19 +45,24 @@ def load_layers(bugs: dict[str, list[tuple[str, str]]] | None = None) -> dict:
 
 
 # Each classic mistake: text edits in solution cells, the test cells it must lose (and only
-# those), and the hint a student sees from the check of the first of those cells.
+# those) with words each one's message must hold (the method and the output at fault), and
+# the hint a student sees from the check of the first of those cells.
 BUGS = {
     # The seed's bug. Inside the network the ReLU's dout is a fresh tensor from the Linear
     # after it, so the values stay right there: only the ReLU test catches it.
     "inplace_dout": ({"relu_solution": [("return torch.where(self.mask, dout, torch.zeros_like(dout))",
                                          "dout[~self.mask] = 0\n        return dout")]},
-                     {"test_relu"}, "Relu", "changed the upstream gradient"),
+                     {"test_relu": ("Relu.backward modified its input `dout` in place", "torch.where(self.mask, dout, 0)")},
+                     "Relu", "changed the upstream gradient"),
     # Linear outputs are never exactly 0, so the network test does not see the difference.
     "relu_grad_one_at_zero": ({"relu_solution": [("self.mask = x > 0", "self.mask = x >= 0")]},
-                              {"test_relu"}, "Relu", "at exactly 0 is 0"),
+                              {"test_relu": ("Relu.backward: wrong gradient dx", "at exactly 0 is 0")},
+                              "Relu", "at exactly 0 is 0"),
     # The network has a Sigmoid: its gradients go wrong too.
     "sigmoid_backward_from_x": ({"sigmoid_solution": [("self.out = y", "self.out = x")]},
-                                {"test_sigmoid", "test_mlp"}, "Sigmoid", "from the input x"),
+                                {"test_sigmoid": ("Sigmoid.backward: wrong gradient dx", "from the input x"),
+                                 "test_mlp": ("layer 4 (Sigmoid).backward: wrong gradient dx", "from the input x")},
+                                "Sigmoid", "from the input x"),
     # A self-consistent (in, out) layout: its own gradients agree, but it is not torch's, so
     # nn.Linear's weights do not fit it (and the network copies them in).
     "linear_layout_in_out": ({"linear_solution": [
@@ -65,19 +70,32 @@ BUGS = {
         ("return x @ self.weight.T + self.bias", "return x @ self.weight + self.bias"),
         ("self.grad_weight = dout.T @ self.x", "self.grad_weight = self.x.T @ dout"),
         ("return dout @ self.weight", "return dout @ self.weight.T")]},
-        {"test_linear_init", "test_linear", "test_mlp"}, "Linear", "x @ weight + bias"),
+        {"test_linear_init": ("weight has shape (400, 300); expected (300, 400)", "torch's layout"),
+         "test_linear": ("Linear.forward: wrong output", "x @ weight + bias"),
+         "test_mlp": ("layer 1 (Linear(784, 32)).forward raised RuntimeError", "mat1 and mat2 shapes")},
+        "Linear", "x @ weight + bias"),
     "grad_weight_transposed": ({"linear_solution": [("self.grad_weight = dout.T @ self.x",
                                                      "self.grad_weight = self.x.T @ dout")]},
-                               {"test_linear", "test_mlp"}, "Linear", "grad_weight is transposed"),
+                               {"test_linear": ("Linear.backward: wrong self.grad_weight", "grad_weight is transposed"),
+                                "test_mlp": ("layer 5 (Linear(16, 10)).backward stored self.grad_weight with shape",
+                                             "grad_weight is transposed")},
+                               "Linear", "grad_weight is transposed"),
     # Caches only the first input; the network test runs two batches, so it loses too.
     "stale_cached_input": ({"linear_solution": [("self.x = x\n", "self.x = x if self.x is None else self.x\n")]},
-                           {"test_linear", "test_mlp"}, "Linear", "second forward"),
+                           {"test_linear": ("Linear.backward raised RuntimeError after a second forward",),
+                            "test_mlp": ("(Linear(16, 10)).backward raised RuntimeError", "batch 2",
+                                         "The batch before this one was right")},
+                           "Linear", "second forward"),
     # The network's input is contiguous, so only the Flatten test (permuted input) sees it.
     "flatten_view": ({"flatten_solution": [("return x.reshape(x.shape[0], -1)", "return x.view(x.shape[0], -1)")]},
-                     {"test_flatten"}, "Flatten", "reshape"),
+                     {"test_flatten": ("Flatten.forward raised RuntimeError", "x.reshape(...)` works on any input")},
+                     "Flatten", "reshape"),
     "sequential_backward_not_reversed": ({"sequential_solution": [("for layer in reversed(self.layers):",
                                                                    "for layer in self.layers:")]},
-                                         {"test_sequential", "test_mlp"}, "Sequential", "expected backward of layer 2, then 1, then 0"),
+                                         {"test_sequential": ("Sequential.backward ran the layers' backward in the "
+                                                              "order [0, 1, 2]",),
+                                          "test_mlp": ("raised RuntimeError", "look at how Sequential chains them")},
+                                         "Sequential", "expected backward of layer 2, then 1, then 0"),
 }
 
 
@@ -194,7 +212,7 @@ def test_forward_that_modifies_x_is_refused():
 def test_missing_grad_attribute_is_named():
     layers = load_layers({"linear_solution": [("self.grad_bias = dout.sum(dim=0)", "self.db = dout.sum(dim=0)"),
                                               ("self.grad_bias = None", "pass")]})
-    with pytest.raises(CheckFailure, match="no attribute `grad_bias`"):
+    with pytest.raises(CheckFailure, match="Linear.backward stored no `self.grad_bias`"):
         run_check("Linear", layers)
 
 

@@ -10,24 +10,32 @@ A, NB = "07-fashion-mnist", "fashion_mnist.ipynb"
 ALL = {"test_network", "test_cross_entropy", "test_mlp_forward", "test_mlp_backward",
        "test_train_one_epoch", "test_evaluate", "test_training_accuracy"}
 
-# Each classic mistake and the test cells that must catch it (and only them).
+# Each classic mistake, the test cells that must catch it (and only them), and words the
+# message of each must hold: the function at fault and what is wrong.
 BUGS = {
     # the source post's bug: ReLU after the last Linear clips the logits
     "final_relu_on_logits": ({"network_solution": ("nn.Linear(512, 10),\n", "nn.Linear(512, 10),\n            nn.ReLU(),\n")},
-                             {"test_network"}),
-    "hidden_size_256": ({"network_solution": ("nn.Linear(512, 512)", "nn.Linear(512, 256)")}, {"test_network"}),
+                             {"test_network": ("NeuralNetwork ends with ReLU after its last Linear", "logits")}),
+    "hidden_size_256": ({"network_solution": ("nn.Linear(512, 512)", "nn.Linear(512, 256)")},
+                        {"test_network": ("NeuralNetwork's Linear layers are", "Linear(512, 512)")}),
     # gradients pile up over batches: the optimizer sees the wrong gradient from step 1 on,
     # and the summed gradients wreck training, so the accuracy test fails too
     "no_zero_grad": ({"train_solution": ("        optimizer.zero_grad()\n", "")},
-                     {"test_train_one_epoch", "test_training_accuracy"}),
+                     {"test_train_one_epoch": ("train_one_epoch on cpu", "optimizer.zero_grad()"),
+                      "test_training_accuracy": ("train_one_epoch: after 2 epochs on cpu", "held-out accuracy")}),
     # softmax before cross_entropy: the wrong gradient from step 0, and training stalls
     "softmax_before_cross_entropy": ({"train_solution": ("loss = loss_fn(model(X), y)",
                                                          "loss = loss_fn(torch.softmax(model(X), dim=1), y)")},
-                                     {"test_train_one_epoch", "test_training_accuracy"}),
-    "evaluate_in_train_mode": ({"train_solution": ("    model.eval()\n", "")}, {"test_evaluate"}),
-    "relu_mask_forgotten_in_backward": ({"mlp_solution": ("da2 = dh2 * (a2 > 0)", "da2 = dh2")}, {"test_mlp_backward"}),
+                                     {"test_train_one_epoch": ("train_one_epoch on cpu", "softmax probabilities"),
+                                      "test_training_accuracy": ("train_one_epoch: after 2 epochs on cpu",)}),
+    "evaluate_in_train_mode": ({"train_solution": ("    model.eval()\n", "")},
+                               {"test_evaluate": ("evaluate returned (loss", "model.eval()")}),
+    "relu_mask_forgotten_in_backward": ({"mlp_solution": ("da2 = dh2 * (a2 > 0)", "da2 = dh2")},
+                                        {"test_mlp_backward": ("mlp_backward: wrong grads['b2']",
+                                                               "without the ReLU mask after layer 2")}),
     "cross_entropy_gradient_not_divided_by_n": ({"ce_solution": ("return loss, dlogits / n", "return loss, dlogits")},
-                                                {"test_cross_entropy"}),
+                                                {"test_cross_entropy": ("softmax_cross_entropy: wrong dlogits",
+                                                                        "N times too large")}),
 }
 
 
