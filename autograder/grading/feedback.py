@@ -36,6 +36,7 @@ class Cell:
     source: str
     label: str = ""
     outputs: list[Output] = field(default_factory=list)
+    grade_id: str = ""  # test cells: the page's tests table links to them
 
 
 def _redact(text: str, secret: set[str]) -> str:
@@ -84,33 +85,57 @@ def cells_as_graded(graded_nb, source_nb) -> list[Cell]:
         elif kind is nbfacts.CellKind.TEST:
             gid = nbfacts.grade_id(cell)
             cells.append(Cell("test", visible.get(gid, ""), f"test cell {gid} (run by the grader)",
-                              _outputs(cell, secret)))
+                              _outputs(cell, secret), grade_id=gid or ""))
         elif kind is not nbfacts.CellKind.RAW:
             label = "your answer" if kind in (nbfacts.CellKind.ANSWER, nbfacts.CellKind.EXTRA) else ""
             cells.append(Cell("code", _redact(nbfacts.source(cell), secret), label, _outputs(cell, secret)))
     return cells
 
 
+def _error_types(graded_nb) -> dict[str, str]:
+    """``{grade_id: exception type}`` of the test cells that failed in the graded notebook."""
+    known = {}
+    for cell in graded_nb.cells if graded_nb is not None else []:
+        gid = nbfacts.grade_id(cell)
+        for o in cell.get("outputs", []) if gid else []:
+            if o.get("output_type") == "error" and o.get("ename"):
+                known[gid] = str(o["ename"])
+    return known
+
+
+def _shown_message(test: TestResult, error_type: str, secret: set[str]) -> str:
+    """A failed test's message as the page shows it: its exception's type first, unless the
+    message is a check's own (a CheckFailure says everything in words), hidden lines removed."""
+    message = test.message
+    if error_type and error_type != "CheckFailure" and not message.startswith(f"{error_type}:"):
+        message = f"{error_type}: {message}"
+    return _redact(message, secret)
+
+
 def render(student: str, assignment: str, notebook: str, graded_nb, status: Status, note: str,
            tests: dict[str, TestResult], source_nb, why_hidden: str = "") -> str:
     """The feedback page (HTML text) for one notebook of one student. ``graded_nb`` None: the
-    page says why there is no notebook (``why_hidden``, or from the status)."""
+    page says why there is no notebook (``why_hidden``, or from the status).
+
+    Everything the page shows goes through redaction first, and the leak check runs over
+    exactly that: a hidden-test line anywhere in it is a bug (:class:`LeakError`)."""
     from .templates import render as render_template
 
     secret = nbfacts.hidden_test_lines(source_nb)
-    rows = [t for t in tests.values()]
+    types = _error_types(graded_nb)
+    rows = [TestResult(t.grade_id, t.score, t.max_score, "" if t.passed else
+                       _shown_message(t, types.get(t.grade_id, ""), secret)) for t in tests.values()]
     cells = cells_as_graded(graded_nb, source_nb) if graded_nb is not None else None
     missing = "" if cells is not None else why_hidden or (
         f"{notebook}.ipynb was not handed in." if status is Status.MISSING_NOTEBOOK
         else "The notebook could not be run to its end, so there is nothing to show; the note above says why.")
-    page = render_template(
-        "feedback.html.j2", student=student, assignment=assignment, notebook=notebook, status=status.value,
-        note=_redact(note, secret), total=sum(t.score for t in rows), most=sum(t.max_score for t in rows),
-        tests=[TestResult(t.grade_id, t.score, t.max_score, _redact(t.message, secret)) for t in rows],
-        cells=cells, missing_notebook=missing)
-    shown = [note, *(t.message for t in rows)] + [piece for c in cells or [] for piece in
-                                                  (c.source, *(o.text for o in c.outputs if o.kind != "image"))]
+    shown_note = _redact(note, secret)
+    shown = [shown_note, *(t.message for t in rows)] + [piece for c in cells or [] for piece in
+                                                        (c.source, *(o.text for o in c.outputs if o.kind != "image"))]
     leaked = {line.strip() for text in shown for line in text.splitlines()} & secret
     if leaked:
         raise LeakError(f"feedback for {student} would show {len(leaked)} hidden line(s)")
-    return page
+    return render_template(
+        "feedback.html.j2", student=student, assignment=assignment, notebook=notebook, status=status.value,
+        note=shown_note, total=sum(t.score for t in rows), most=sum(t.max_score for t in rows),
+        tests=rows, cells=cells, missing_notebook=missing, failed={t.grade_id for t in rows if not t.passed})
