@@ -65,6 +65,37 @@ def test_one_over_one_plus_exp_minus_x_saturates_in_torch_and_passes():
     check("sigmoid", lambda x: 1 / (1 + torch.exp(-x)))
 
 
+def test_the_facts_the_exercise_states_about_the_two_forms_hold_in_float32():
+    import warnings
+
+    import numpy as np
+
+    big, small = torch.tensor([89.0, 1000.0]), torch.tensor([-89.0, -1000.0])
+    assert torch.isnan(torch.exp(big) / (1 + torch.exp(big))).all()       # inf / inf
+    assert torch.equal(1 / (1 + torch.exp(-small)), torch.zeros(2))       # 1 / inf = 0, the right float32 value
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        1 / (1 + np.exp(-small.numpy()))
+    assert any("overflow" in str(w.message) for w in caught)              # numpy warns
+    leaf = small.clone().requires_grad_(True)
+    (1 / (1 + torch.exp(-leaf))).sum().backward()
+    assert torch.isnan(leaf.grad).all()                                   # autograd through it: nan
+
+
+def test_the_instructions_say_which_form_fails_and_which_passes():
+    from nbgrader_e2e import _cells_by_id, _text
+    import json
+
+    from autograder import REPO_ROOT
+
+    text = _text(_cells_by_id(json.loads((REPO_ROOT / "solutions" / A / NB).read_text()))["sigmoid_md"])
+    assert "`torch.exp(x) / (1 + torch.exp(x))` is `inf / inf` = `nan`" in text and "the tests fail it" in text
+    assert "`1 / (1 + torch.exp(-x))`" in text and "the tests accept it" in text
+    assert "NumPy warns" in text and "autograd through this formula gives `nan`" in text
+    # the old text: "the first one computes e^{-x}, which overflows for large negative x" (and stopped there)
+    assert "the first one computes" not in text
+
+
 @pytest.mark.parametrize("fn_name, shortcut", [
     ("sigmoid", lambda x: torch.sigmoid(x)),
     ("sigmoid", lambda x: torch.special.expit(x)),

@@ -70,6 +70,11 @@ BUGS = {
 }
 # Further mistakes, checked without nbgrader only (to keep the end-to-end run short).
 MORE_BUGS = {
+    # ignored rows zeroed by a 0 mask times the scale: with every target ignored the scale is
+    # grad_out / 0 = inf, and 0 * inf is nan where torch's gradient is 0 (cross_entropy_backward reuses it)
+    "mask_times_inf": ({"nll_backward_solution": ("at_target = torch.where(kept, -w * scale, torch.zeros_like(w))",
+                                                  "at_target = -w * scale * kept")},
+                       {"test_nll_loss_backward_weight_ignore", "test_cross_entropy_backward_weight_ignore"}),
     # torch's log_softmax is refused; cross_entropy_backward uses log_softmax too.
     "log_softmax_shortcut": ({"ce_solution": (
         "shifted = x - x.max(dim=-1, keepdim=True).values\n    return shifted - torch.log(torch.exp(shifted).sum(dim=-1, keepdim=True))",
@@ -318,3 +323,50 @@ def test_torch_error_types_are_what_the_notebook_says():
 @pytest.mark.slow
 def test_solution_full_marks_blank_zero_and_each_bug_loses_exactly_its_cells(tmp_path):
     assert_grading(tmp_path, A, NB, ALL, BUGS)
+
+
+def test_nan_gradient_when_every_target_is_ignored_is_blamed_on_the_zero_total_weight():
+    ns = solution_functions("mask_times_inf")
+    message = failure(check_backward, ns["nll_loss_backward"], ch.nll_loss_reference, hints=ch.HINTS["nll_loss_backward"],
+                      cases=ch.cases(ch.ignored_loss_cases, log_probs=True), **NLL_BACKWARD, **CPU)
+    assert "nll_loss_backward: wrong gradient" in message and "every target ignored" in message and "got nan" in message
+    assert "torch's gradient is 0 everywhere" in message and "torch.where(kept, ..., 0)" in message
+    assert "exp" not in message.split("Hint:", 1)[1]  # the old hint blamed an exp overflow
+
+
+def test_a_sum_over_no_target_that_gives_nan_is_told_it_is_0():
+    def nll_nan_sum(x, target, weight=None, ignore_index=-100, reduction="mean"):
+        kept = target != ignore_index
+        picked = x.gather(-1, torch.where(kept, target, 0).unsqueeze(-1)).squeeze(-1)
+        losses = -picked * kept / kept.sum() * kept.sum()  # a mean's scale undone: 0/0 when nothing is kept
+        return losses if reduction == "none" else losses.sum() if reduction == "sum" else losses.sum() / kept.sum()
+
+    message = failure(check_forward, nll_nan_sum, ch.nll_loss_reference, hints=ch.HINTS["nll_loss"],
+                      cases=ch.cases(ch.ignored_loss_cases, log_probs=True), **CPU)
+    assert "every target here equals ignore_index" in message and "'sum' gives 0" in message
+
+
+def test_a_guarded_mean_over_no_target_is_told_torch_returns_nan():
+    ns = solution_functions()
+
+    def guarded(x, target, weight=None, ignore_index=-100, reduction="mean"):
+        out = ns["nll_loss"](x, target, weight, ignore_index, reduction)
+        return torch.nan_to_num(out, nan=0.0)
+
+    message = failure(check_forward, guarded, ch.nll_loss_reference, hints=ch.HINTS["nll_loss"],
+                      cases=ch.cases(ch.ignored_loss_cases, log_probs=True), **CPU)
+    assert ch.MSG_ALL_IGNORED_MEAN in message and "got 0, expected nan" in message
+
+
+def test_the_visible_error_cases_try_both_error_types_on_both_losses(capsys):
+    kinds = set()
+    for case in ch.basic_error_cases():
+        try:
+            torch.nn.functional.nll_loss(*case.args, **case.kwargs)
+        except Exception as err:  # noqa: BLE001 - which type torch raises is the point
+            kinds.add(type(err))
+    assert kinds == {RuntimeError, IndexError}
+    ns = solution_functions("no_target_check")
+    message = failure(ch.check_raises_like, ns["nll_loss"], ch.nll_loss_reference, name="nll_loss",
+                      cases=ch.basic_error_cases)
+    assert message.startswith("nll_loss raised IndexError") and "torch raises RuntimeError here" in message

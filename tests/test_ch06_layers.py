@@ -228,3 +228,45 @@ def test_released_exercise_is_in_sync_with_the_solution(tmp_path):
 @pytest.mark.slow
 def test_solution_full_marks_blank_zero_and_each_bug_loses_exactly_its_cells(tmp_path):
     assert_grading(tmp_path, A, NB, ALL, {name: (edits, targeted) for name, (edits, targeted, _, _) in BUGS.items()})
+
+
+@pytest.mark.parametrize("layer, bug", [
+    ("Relu", ("return torch.where(self.mask, dout, torch.zeros_like(dout))", "dout[~self.mask] = 0\n        return dout")),
+    ("Sigmoid", ("return dout * self.out * (1 - self.out)", "dout *= self.out * (1 - self.out)\n        return dout")),
+    ("Linear", ("return dout @ self.weight", "dx = dout @ self.weight\n        dout.zero_()\n        return dx")),
+])
+def test_the_in_place_hint_gives_each_layer_its_own_fix(layer, bug):
+    cell = {"Relu": "relu_solution", "Sigmoid": "sigmoid_solution", "Linear": "linear_solution"}[layer]
+    with pytest.raises(CheckFailure) as err:
+        run_check(layer, load_layers({cell: [bug]}))
+    message = str(err.value)
+    assert message.startswith(f"{layer}.backward modified its input `dout` in place")
+    hint = message.split("Hint:", 1)[1]
+    assert "where(mask, 0, dout)" not in hint  # the old hint had the arguments reversed
+    if layer == "Relu":
+        assert "torch.where(self.mask, dout, 0)" in hint and "dout * self.mask" in hint
+    else:
+        assert "mask" not in hint  # no mask in a Sigmoid or a Linear
+
+
+def test_the_network_check_names_the_layer_and_the_output_at_fault():
+    layers = load_layers({"sigmoid_solution": [("self.out = y", "self.out = x")]})
+    with pytest.raises(CheckFailure) as err:
+        run_check("mlp", layers)
+    message = str(err.value)
+    assert "run one layer at a time on torch's activations" in message
+    assert "layer 4 (Sigmoid).backward: wrong gradient dx" in message and "from the input x" in message
+
+
+def test_a_shape_error_inside_the_network_is_located():
+    layers = load_layers(BUGS["linear_layout_in_out"][0])
+    with pytest.raises(CheckFailure) as err:
+        run_check("mlp", layers)
+    message = str(err.value)
+    assert "layer 1 (Linear(784, 32)).forward raised RuntimeError" in message and "mat1 and mat2" in message
+
+
+def test_a_wrong_grad_bias_is_named_as_the_stored_output():
+    layers = load_layers({"linear_solution": [("dout.sum(dim=0)", "dout.mean(dim=0)")]})
+    with pytest.raises(CheckFailure, match=r"^Linear.backward: wrong self.grad_bias on cpu"):
+        run_check("Linear", layers)

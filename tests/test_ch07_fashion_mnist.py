@@ -123,3 +123,44 @@ def test_check_cross_entropy_hints_at_the_missing_division_by_n():
     ch.check_cross_entropy(ce, devices=["cpu"])
     with pytest.raises(CheckFailure, match="divide by N"):
         ch.check_cross_entropy(lambda z, y: ce(z, y, divide=False), devices=["cpu"])
+
+
+def _mlp(mask_second_layer=True):
+    def forward(params, x):
+        x = x.reshape(x.shape[0], -1)
+        a1 = x @ params["W1"].T + params["b1"]
+        h1 = a1 * (a1 > 0)
+        a2 = h1 @ params["W2"].T + params["b2"]
+        h2 = a2 * (a2 > 0)
+        return h2 @ params["W3"].T + params["b3"], (x, a1, h1, a2, h2)
+
+    def backward(params, cache, dlogits):
+        x, a1, h1, a2, h2 = cache
+        grads = {"W3": dlogits.T @ h2, "b3": dlogits.sum(0)}
+        da2 = dlogits @ params["W3"]
+        if mask_second_layer:
+            da2 = da2 * (a2 > 0)
+        grads["W2"], grads["b2"] = da2.T @ h1, da2.sum(0)
+        da1 = (da2 @ params["W2"]) * (a1 > 0)
+        grads["W1"], grads["b1"] = da1.T @ x, da1.sum(0)
+        return grads
+
+    return forward, backward
+
+
+def test_check_mlp_backward_names_the_first_wrong_gradient_from_the_output_and_the_forgotten_mask():
+    ch.check_mlp_backward(*_mlp(), devices=["cpu"])
+    with pytest.raises(CheckFailure) as err:
+        ch.check_mlp_backward(*_mlp(mask_second_layer=False), devices=["cpu"])
+    message = str(err.value)
+    assert message.startswith("mlp_backward: wrong grads['b2']")  # b3 and W3 are right: b2 is nearest the slip
+    assert "without the ReLU mask after layer 2" in message and "(a2 > 0)" in message
+
+
+def test_a_loop_that_raises_is_named_once_with_its_case():
+    def broken(model, batches, loss_fn, optimizer, device):
+        raise ValueError("no")
+
+    with pytest.raises(ValueError) as err:
+        ch.check_train_one_epoch(broken, devices=["cpu"])
+    assert "(raised by train_one_epoch on cpu, 3 batches of 16)" in err.value.__notes__

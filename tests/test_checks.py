@@ -288,3 +288,118 @@ def test_vjp_refuses_an_upstream_gradient_of_another_shape_or_dtype():
         vjp(x * 2, x, torch.ones(1))
     with pytest.raises(ValueError, match="does not match the output"):
         vjp(x * 2, x, torch.ones(3, dtype=torch.float64))
+
+
+# ---------------------------------------------------------------- messages a student can act on
+
+def plain(lines: list[str]) -> list[str]:
+    import re
+
+    return [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in lines]
+
+
+def test_a_failed_check_shows_its_message_wrapped_to_fit_nbgrader_validate_and_no_stack():
+    # nbgrader validate cuts every line of an error at 83 characters: the message must fit
+    message = fails(check_forward, lambda x: x > 0, ch.step_reference, name="step", **CPU32)
+    shown = plain(CheckFailure(message)._render_traceback_())
+    assert shown[0].startswith("CheckFailure: step returned its result with dtype torch.bool")
+    assert max(len(line) for line in shown) <= CheckFailure.WIDTH
+    assert " ".join(line.strip() for line in shown) == " ".join(f"CheckFailure: {message}".split())
+    assert not any("File " in line or "Traceback" in line for line in shown)
+
+
+def test_integer_outputs_are_told_they_are_int64_not_to_take_x_dtype():
+    case = Case("example", (torch.ones(3),))
+    with pytest.raises(CheckFailure) as err:
+        assert_tensor_matches(torch.zeros(3), torch.zeros(3, dtype=torch.int64), name="max_along", case=case,
+                              what="indices")
+    message = str(err.value)
+    assert "max_along returned its indices with dtype torch.float32" in message and "expected torch.int64" in message
+    # the old advice, wrong for indices, told everyone to "use ... dtype=x.dtype"
+    assert "do not give them dtype=x.dtype" in message and "or dtype=x.dtype." not in message
+
+
+def test_a_float64_result_for_a_float32_input_is_told_what_promoted_it():
+    message = fails(check_forward, lambda x: x.double().relu(), torch.relu, name="relu", **CPU32)
+    assert "relu returned its result with dtype torch.float64" in message and "expected torch.float32" in message
+    assert "keep the input's dtype (torch.float32)" in message
+    assert "default to float32" not in message  # the old hint, which explained the opposite mistake
+
+
+def test_nan_from_0_over_0_on_small_inputs_is_not_blamed_on_exp_overflow():
+    def nan_where_zero(x):  # 0/0 at x == 0: no exponential anywhere
+        return torch.where(x == 0, x / x, x.abs())
+
+    def case_with_a_zero(device, dtype):
+        yield Case("1-d with a zero", (torch.tensor([-1.0, 0.0, 2.0], dtype=dtype, device=device),))
+
+    message = fails(check_forward, nan_where_zero, torch.abs, name="f", cases=case_with_a_zero, **CPU32)
+    assert "got nan" in message and "0/0" in message
+    assert "exp(x) overflows" not in message  # the old hint said so whatever the input
+
+
+def test_nan_from_exp_overflow_on_large_inputs_keeps_the_overflow_hint():
+    message = fails(check_forward, lambda x: torch.exp(x) / (1 + torch.exp(x)), torch.sigmoid, name="sigmoid")
+    assert "exp(x) overflows to inf" in message
+
+
+def test_minus_inf_is_explained_as_a_log_of_zero_or_of_an_overflow():
+    message = fails(check_forward, lambda x: -torch.log(1 + torch.exp(-x)), torch.nn.functional.logsigmoid,
+                    name="log_sigmoid")
+    assert "got -inf" in message and "the log of a number that underflowed to 0" in message
+
+
+def test_the_in_place_hint_names_the_argument_and_no_mask_or_layer():
+    def sigmoid_backward(y, grad_out):
+        grad_out *= y * (1 - y)
+        return grad_out
+
+    message = fails(check_backward, sigmoid_backward, torch.sigmoid, name="sigmoid_backward",
+                    backward_args=lambda case, y, g: ((y, g), {}, ("y", "grad_out")), **CPU32)
+    assert "sigmoid_backward modified its input `grad_out` in place" in message
+    hint = message.split("Hint:", 1)[1]
+    assert "grad_out" in hint and "mask" not in hint and "layer" not in hint and "where(" not in hint
+
+
+def test_a_stored_output_is_named_as_stored():
+    case = Case("square", (torch.ones(2, 2),))
+    with pytest.raises(CheckFailure, match=r"^Linear.backward: wrong self.grad_bias on cpu"):
+        assert_tensor_matches(torch.zeros(2), torch.ones(2), name="Linear.backward", case=case, what="self.grad_bias")
+    with pytest.raises(CheckFailure, match=r"^Linear.backward stored self.grad_bias with shape \(1, 2\)"):
+        assert_tensor_matches(torch.zeros(1, 2), torch.ones(2), name="Linear.backward", case=case,
+                              what="self.grad_bias")
+    with pytest.raises(CheckFailure, match=r"forget to assign it \(`self.grad_... = ...`\)"):
+        assert_tensor_matches(None, torch.ones(2), name="Linear.backward", case=case, what="self.grad_bias")
+
+
+def test_check_example_runs_under_the_rules_and_names_the_example(capsys):
+    from autograder.checks import check_example
+
+    x = torch.tensor([-2.0, 0.0, 3.0])
+    check_example(lambda v: (v > 0).to(v.dtype), (x,), torch.tensor([0.0, 0.0, 1.0]), name="step", label="step([-2, 0, 3])")
+    assert capsys.readouterr().out == "OK: step gives the expected result on step([-2, 0, 3])\n"
+    message = fails(check_example, lambda v: (v >= 0).to(v.dtype), (x,), torch.tensor([0.0, 0.0, 1.0]), name="step",
+                    label="step([-2, 0, 3])", hints=ch.HINTS["step"])
+    assert "step returned wrong values on cpu, float32, shape (3,), step([-2, 0, 3])" in message
+    assert "got 1, expected 0" in message and "x > 0, not x >= 0" in message
+
+    def relu_in_place(v):
+        return v.clamp_(min=0)
+
+    message = fails(check_example, relu_in_place, (x.clone(),), torch.relu(x), name="relu", label="relu([-2, 0, 3])",
+                    inplace_hint=lambda label: f"leave {label} alone")
+    assert "relu modified its input `x` in place" in message and "Hint: leave x alone" in message
+    message = fails(check_example, torch.sigmoid, (x,), torch.sigmoid(x), name="sigmoid", label="sigmoid([-2, 0, 3])",
+                    allowed=ch.ALLOWED["sigmoid"])
+    assert "sigmoid runs aten.sigmoid" in message
+
+
+def test_check_example_hints_see_the_arguments_they_are_written_for():
+    from autograder.chapters import sigmoid as ch2
+    from autograder.checks import check_example
+
+    x, g = torch.tensor([0.0, -1000.0]), torch.tensor([2.0, 3.0])
+    wrong = lambda x, g: g * torch.exp(-x) / (1 + torch.exp(-x))  # noqa: E731 - a student's one-liner
+    message = fails(check_example, wrong, (x, g), torch.tensor([1.0, 3.0]), name="log_sigmoid_backward",
+                    what="gradient", hints=ch2.HINTS["log_sigmoid_backward"], hint_args=(x, x, g))
+    assert "log_sigmoid_backward: wrong gradient" in message and "grad_out * exp(-x) / (1 + exp(-x))" in message
