@@ -64,6 +64,11 @@ def test_a_students_own_error_is_shown_with_its_type_and_the_notebook_with_it(tm
     assert "return x[3]" in page.text and HIDDEN not in page.text
 
 
+def test_a_message_that_names_its_error_type_is_not_prefixed_again(tmp_path):
+    page = _page(tmp_path, "IndexError", "your step raised IndexError: index 3 is out of bounds\n(raised by step on cpu)")
+    assert page.failures["test_step"].startswith("your step raised IndexError: index 3")
+
+
 def test_a_checks_own_message_is_shown_as_it_is(tmp_path):
     page = _page(tmp_path, "CheckFailure", "step returned its result with dtype torch.bool on cpu; expected float32.")
     assert page.failures["test_step"].startswith("step returned its result with dtype torch.bool")

@@ -105,9 +105,11 @@ def _error_types(graded_nb) -> dict[str, str]:
 
 def _shown_message(test: TestResult, error_type: str, secret: set[str]) -> str:
     """A failed test's message as the page shows it: its exception's type first, unless the
-    message is a check's own (a CheckFailure says everything in words), hidden lines removed."""
+    message is a check's own (a CheckFailure says everything in words) or already names it
+    ("your step raised IndexError: ..."), hidden lines removed."""
     message = test.message
-    if error_type and error_type != "CheckFailure" and not message.startswith(f"{error_type}:"):
+    first = message.splitlines()[0] if message else ""
+    if error_type and error_type != "CheckFailure" and error_type not in first:
         message = f"{error_type}: {message}"
     return _redact(message, secret)
 
