@@ -173,6 +173,18 @@ def test_wrong_shape_is_reported():
     assert "with shape (1,)" in message and "0-d; expected ()" in message
 
 
+def test_a_wrong_shape_of_as_many_elements_is_reported_not_broadcast():
+    # (16,) against (4, 4): the hints that compare values must not end in a broadcasting error
+    def flattened_softmax(x, dim):
+        return torch.softmax(x, dim).reshape(-1)
+
+    def square(device, dtype):
+        yield Case("square 2-d", (torch.randn(4, 4, dtype=dtype, device=device),), {"dim": 1})
+
+    message = fails(check_forward, flattened_softmax, torch.softmax, name="softmax", cases=square, **CPU32)
+    assert message.startswith("softmax returned its result with shape (16,) on cpu") and "expected (4, 4)" in message
+
+
 def test_in_place_modification_of_input_or_upstream_gradient_is_caught():
     def relu_in_place(x):
         x[x < 0] = 0

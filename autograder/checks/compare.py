@@ -41,7 +41,10 @@ def _with_hints(message: str, mismatch: Mismatch | None, hints: Iterable[Hint]) 
     if mismatch is None:
         return message
     for hint in list(hints) + list(DEFAULT_HINTS):
-        advice = hint(mismatch)
+        try:
+            advice = hint(mismatch)
+        except Exception:  # noqa: BLE001 - a hint that cannot read this mismatch has nothing to say
+            advice = None
         if advice:
             return f"{message}\nHint: {advice}"
     return message
