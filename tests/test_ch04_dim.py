@@ -157,7 +157,7 @@ def test_check_raises_fails_when_fn_wraps_dim_silently():
 def test_check_raises_fails_on_the_wrong_exception_type():
     def wrong(x, dim):
         raise ValueError("bad dim")
-    with pytest.raises(CheckFailure, match="raised ValueError .* torch raises IndexError"):
+    with pytest.raises(CheckFailure, match=r"^wrong raised ValueError: bad dim\n  on cpu, [^\n]*; torch raises IndexError"):
         check_raises(wrong, IndexError, cases=ch.invalid_dim_cases, **CPU32)
 
 

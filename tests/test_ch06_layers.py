@@ -82,7 +82,7 @@ BUGS = {
                                "Linear", "grad_weight is transposed"),
     # Caches only the first input; the network test runs two batches, so it loses too.
     "stale_cached_input": ({"linear_solution": [("self.x = x\n", "self.x = x if self.x is None else self.x\n")]},
-                           {"test_linear": ("Linear.backward raised RuntimeError after a second forward",),
+                           {"test_linear": ("Linear.backward raised RuntimeError", "after a second forward"),
                             "test_mlp": ("(Linear(16, 10)).backward raised RuntimeError", "batch 2",
                                          "The batch before this one was right")},
                            "Linear", "second forward"),

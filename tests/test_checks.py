@@ -415,3 +415,15 @@ def test_check_example_hints_see_the_arguments_they_are_written_for():
     message = fails(check_example, wrong, (x, g), torch.tensor([1.0, 3.0]), name="log_sigmoid_backward",
                     what="gradient", hints=ch2.HINTS["log_sigmoid_backward"], hint_args=(x, x, g))
     assert "log_sigmoid_backward: wrong gradient" in message and "grad_out * exp(-x) / (1 + exp(-x))" in message
+
+
+def test_a_students_exception_is_told_once_whether_raised_here_or_in_the_kernel():
+    from autograder.checks.calls import raised
+    from autograder.referee.session import student_exception
+
+    remote = student_exception({"type": "IndexError", "mro": ["builtins.IndexError"],
+                                "message": "index 3 is out of bounds"}, "nll_loss")
+    assert str(remote).startswith("your nll_loss raised IndexError")  # the referee's own wording
+    assert raised("nll_loss", remote) == "nll_loss raised IndexError: index 3 is out of bounds"
+    assert raised("nll_loss", IndexError("index 3 is out of bounds")) == raised("nll_loss", remote)
+    assert raised("step", NotImplementedError()) == "step raised NotImplementedError"

@@ -29,7 +29,7 @@ from typing import Callable, Iterable, Iterator
 import torch
 
 from ..checks import Case, CheckFailure, assert_tensor_matches, randn, seed_all, watched_call
-from ..checks.calls import side_of
+from ..checks.calls import raised, side_of
 from ..referee.session import ChannelError
 from ..checks.devices import devices as default_devices
 from ..checks.devices import grid
@@ -217,7 +217,7 @@ def _run_step(layer, name, x, g, allowed, where):
                          inplace_hint=lambda _: INPUT_CHANGED_HINT)
     except RuntimeError as err:
         if "view size is not compatible" in str(err):
-            raise CheckFailure(f"{name}.forward raised RuntimeError on {where}: {err}\nHint: {VIEW_HINT}") from None
+            raise CheckFailure(f"{raised(name + '.forward', err)}\n  on {where}.\nHint: {VIEW_HINT}") from None
         raise
     dx = watched_call(layer.backward, (g,), name=f"{name}.backward", where=where, allowed=allowed,
                       allow_autograd=False, arg_names=("dout",), inplace_hint=lambda _: inplace_hint)
@@ -299,8 +299,8 @@ def check_layer(
                 raise
             except Exception as err:  # noqa: BLE001 - the student's error, explained
                 raise CheckFailure(
-                    f"{name}.backward raised {type(err).__name__} after a second forward: forward(x0), forward(x), "
-                    f"backward(dout) on {where}: {err}\nHint: {STALE_HINT}"
+                    f"{raised(name + '.backward', err)}\n  after a second forward: forward(x0), forward(x), "
+                    f"backward(dout) on {where}.\nHint: {STALE_HINT}"
                 ) from None
             got = [dx] + [_grad_attr(layer, name, pname, where) for pname, _ in params]
             for what, a, b in zip(["dx"] + [f"grad_{p}" for p, _ in params], got, [dx_ref, *pgrads_ref]):
@@ -504,8 +504,7 @@ def check_mlp(Sequential, Flatten, Linear, Relu, Sigmoid, *, devices: Iterable[s
                     raise CheckFailure(f"the network {_chain(reference)}: {err}\nEvery layer gives the right numbers "
                                        f"alone (run one at a time on torch's activations): look at how Sequential "
                                        f"chains them.") from None
-                raise CheckFailure(f"the network {_chain(reference)} raised {type(err).__name__} on "
-                                   f"{case.describe()}: {err}\n"
+                raise CheckFailure(f"{raised(f'the network {_chain(reference)}', err)}\n  on {case.describe()}.\n"
                                    f"Every layer works alone (run one at a time on torch's activations): look at "
                                    f"how Sequential chains them.") from None
     print("OK: your layers in a Sequential match nn.Sequential's output and every gradient")
@@ -599,7 +598,7 @@ def _locate(layers, reference, x, case, g_seed, later_batch: bool = False) -> Ch
             return CheckFailure(intro + str(failure) + stale)
         except Exception as err:  # noqa: BLE001 - the student's error, located
             return CheckFailure(
-                f"{intro}{named(i)}.{method} raised {type(err).__name__} on {where}: {err}\n"
+                f"{intro}{raised(f'{named(i)}.{method}', err)}\n  on {where}.\n"
                 f"Hint: the test of this layer's own section tries it alone; make that one pass first.{stale}")
         return None
 

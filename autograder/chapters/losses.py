@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ..checks.cases import Case, randn
-from ..checks.calls import CheckFailure, watched_call
+from ..checks.calls import CheckFailure, raised, watched_call
 from ..checks.ops import basic
 from ..checks.hints import Mismatch, matches
 from ..checks.vjp import vjp
@@ -408,9 +408,9 @@ def check_raises_like(fn: Callable, reference: Callable, *, name: str, cases: Ca
             continue
         except Exception as err:  # noqa: BLE001
             raise CheckFailure(
-                f"{name} raised {type(err).__name__} ({err}) on {where}; torch raises {expected.__name__} "
-                f"here (\"{torch_says}\").\nHint: check the target yourself before using it, and raise "
-                f"{expected.__name__} with a message that says what is wrong."
+                f"{raised(name, err)}\n  on {where}; torch raises {expected.__name__} here (\"{torch_says}\").\n"
+                f"Hint: check the target yourself before using it, and raise {expected.__name__} with a message "
+                f"that says what is wrong."
             ) from None
         raise CheckFailure(
             f"{name} returned without an error on {where}; torch raises {expected.__name__} here "

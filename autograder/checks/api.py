@@ -19,7 +19,7 @@ from typing import Callable, Iterable
 import numpy as np
 import torch
 
-from .calls import CheckFailure, display_name, watched_call
+from .calls import CheckFailure, display_name, raised, watched_call
 from .cases import DTYPES, Case, elementwise_cases, randn
 from .compare import assert_tensor_matches
 from .devices import devices as default_devices
@@ -261,9 +261,7 @@ def check_raises(
         except CheckFailure:
             raise
         except Exception as err:
-            raise CheckFailure(
-                f"{name} raised {type(err).__name__} ({err}) on {where}; torch raises {wanted} there.{tip}"
-            ) from None
+            raise CheckFailure(f"{raised(name, err)}\n  on {where}; torch raises {wanted} there.{tip}") from None
         raise CheckFailure(f"{name} returned a result on {where}; it should raise {wanted}, as torch does.{tip}")
     used_devices = ", ".join(default_devices() if devices is None else devices)
     print(f"OK: {name} raises {wanted} on {count} cases ({used_devices})")

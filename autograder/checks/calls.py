@@ -181,6 +181,19 @@ def same_tensor(a: torch.Tensor, b: torch.Tensor) -> bool:
             and bool(torch.equal(a.isnan(), b.isnan())))
 
 
+def raised(name: str, err: BaseException) -> str:
+    """``"nll_loss raised IndexError: index 3 is out of bounds"``: the student's exception in
+    one line, whether it was raised here or in their kernel (where the referee's message
+    already reads "your nll_loss raised IndexError: ...")."""
+    kind = getattr(err, "student_type", None) or type(err).__name__
+    text = str(err)
+    marker = f" raised {kind}"
+    if getattr(err, "student_type", None) and text.startswith("your ") and marker in text:
+        text = text.split(marker, 1)[1].removeprefix(":").strip()
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return f"{name} raised {kind}" + (f": {first}" if first else "")
+
+
 def inplace_advice(label: str) -> str:
     """Why and how not to modify ``label`` in place (true for any function)."""
     return (f"the caller still needs `{label}` after your function returns (it may be shared with other code). "
