@@ -68,3 +68,16 @@ def test_sandbox_binds_only_python_the_kernel_package_and_fresh_scratch(monkeypa
     assert "setpriv --reuid=61000 --regid=61000" in text
     assert f"--ro-bind {tmp_path / 'referee.sock'} /run/autograder-kernel/referee.sock" in text
     assert f"--ro-bind {sandbox.kernel_package()} /opt/autograder-kernel/autograder_kernel" in text
+
+
+def test_each_worker_claims_a_kernel_user_no_one_else_holds(tmp_path):
+    """Process limits count per user: two batches graded side by side must not share one."""
+    from autograder.grading.sandbox import claim_uid
+
+    first, second = claim_uid(tmp_path), claim_uid(tmp_path)
+    assert first and second and first[0] != second[0]
+    first[1].close()  # a worker that ends gives its user back
+    third = claim_uid(tmp_path)
+    assert third[0] == first[0]
+    second[1].close()
+    third[1].close()

@@ -22,7 +22,7 @@ import torch
 from autograder_kernel import library
 from autograder_kernel.recorder import Recording
 
-from ..referee.session import CallRecord, ChannelError, Remote, Session, is_remote
+from ..referee.session import CallRecord, ChannelError, Remote, Session, StudentError, is_remote
 from .ops import not_allowed
 
 
@@ -186,10 +186,7 @@ def raised(name: str, err: BaseException) -> str:
     one line, whether it was raised here or in their kernel (where the referee's message
     already reads "your nll_loss raised IndexError: ...")."""
     kind = getattr(err, "student_type", None) or type(err).__name__
-    text = str(err)
-    marker = f" raised {kind}"
-    if getattr(err, "student_type", None) and text.startswith("your ") and marker in text:
-        text = text.split(marker, 1)[1].removeprefix(":").strip()
+    text = err.student_message if isinstance(err, StudentError) else str(err)
     first = text.strip().splitlines()[0] if text.strip() else ""
     return f"{name} raised {kind}" + (f": {first}" if first else "")
 

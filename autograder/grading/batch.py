@@ -30,9 +30,6 @@ from pathlib import Path
 from .. import REPO_ROOT
 from .answer import Answer, Status
 
-#: Kernels of worker i run as this uid + i when the grader is root.
-KERNEL_UID_BASE = 61000
-
 
 @dataclass
 class Options:
@@ -97,8 +94,7 @@ def _workers(opts: Options, course: Path, work: Path, sources: list[Path], n: in
         shutil.copytree(template, w)
         settings.append(WorkerSettings(
             assignment=opts.assignment, work=str(w), run_dir=str(run / f"w{i}"), source_notebooks=[str(p) for p in sources],
-            bwrap=bwrap,
-            uid=KERNEL_UID_BASE + i if (bwrap and root) else None, memory_mb=opts.memory_mb,
+            bwrap=bwrap, own_user=bool(bwrap and root), memory_mb=opts.memory_mb,
             cell_timeout=opts.cell_timeout, cpu_seconds=max(opts.notebook_timeout, 60)))
     return settings
 

@@ -39,7 +39,8 @@ class WorkerSettings:
     run_dir: str
     source_notebooks: list[str]
     bwrap: str | None
-    uid: int | None
+    #: Whether kernels run as an unprivileged user of their own (the worker claims one).
+    own_user: bool
     memory_mb: int
     cell_timeout: int
     cpu_seconds: int
@@ -91,7 +92,7 @@ class Worker:
         import torch
 
         from .. import notebook as nbfacts
-        from .sandbox import Limits, Policy, SandboxKernelManager
+        from .sandbox import Limits, Policy, SandboxKernelManager, claim_uid
 
         torch.set_num_threads(1)  # workers run side by side, one per core
         self.settings = settings
@@ -100,7 +101,9 @@ class Worker:
         run_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(run_dir, 0o700)
         SandboxKernelManager.runtime_root = run_dir
-        SandboxKernelManager.policy = Policy(settings.bwrap, settings.uid,
+        claimed = claim_uid() if settings.own_user else None
+        self.uid_lock = claimed[1] if claimed else None  # held for this worker's life
+        SandboxKernelManager.policy = Policy(settings.bwrap, claimed[0] if claimed else None,
                                              Limits(memory_mb=settings.memory_mb, cpu_seconds=settings.cpu_seconds))
         self.source = {Path(p).stem: nbfacts.read(p) for p in settings.source_notebooks}
         release = self.course / "release" / settings.assignment

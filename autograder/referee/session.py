@@ -54,6 +54,8 @@ class StudentError(Exception):
     """
 
     student_type = "Exception"
+    #: The student's own message, without the referee's "your f raised T: " in front.
+    student_message = ""
 
 
 #: Builtin exceptions a student's exception may be mapped onto (only by their own module
@@ -80,6 +82,7 @@ def student_exception(info: Any, callee: str) -> StudentError:
     notes = [str(n) for n in info.get("notes", []) if isinstance(n, str)][:5]
     where = f"your {callee}" if callee else "your notebook's code"
     err = _CLASSES[key](f"{where} raised {name}" + (f": {message}" if message else ""))
+    err.student_message = message
     for note in notes:
         err.add_note(note)
     return err
