@@ -4,7 +4,7 @@ Checks of layers, networks and training loops hand student code real torch objec
 model, an optimizer, a loss function) that must live where the student's code runs.
 The referee asks for them by name (``lib`` requests); only the names in :data:`LIBRARY`
 exist. The probes are tiny objects whose *effects* a check can recompute:
-:class:`ScaleInput` changes a model's input, so a loop that calls ``model.forward(X)``
+:class:`NegateInput` changes a model's input, so a loop that calls ``model.forward(X)``
 instead of ``model(X)`` (skipping hooks) gives different numbers; :class:`ToyAffine` is a
 layer whose forward and backward are distinct affine maps, so a container that calls its
 layers out of order or twice gives different numbers. :class:`ModeLog` records the grad
@@ -22,18 +22,17 @@ LIBRARY = frozenset({
     "torch.manual_seed", "torch.get_default_dtype",
     "torch.nn.Sequential", "torch.nn.Linear", "torch.nn.ReLU", "torch.nn.Sigmoid", "torch.nn.Flatten",
     "torch.nn.BatchNorm1d", "torch.nn.Dropout", "torch.nn.CrossEntropyLoss", "torch.optim.SGD",
-    "probes.ScaleInput", "probes.ModeLog", "probes.ToyAffine",
+    "probes.NegateInput", "probes.ModeLog", "probes.ToyAffine",
 })
 
 
-class ScaleInput:
-    """A forward pre-hook that multiplies a module's first input by ``factor``."""
+class NegateInput:
+    """A forward pre-hook that turns a module's first input x into -x.
 
-    def __init__(self, factor: float):
-        self.factor = float(factor)
+    Not a scaling: a BatchNorm after the first Linear would undo a scale, not a sign."""
 
     def __call__(self, module, inputs):
-        return (inputs[0] * self.factor, *inputs[1:])
+        return (-inputs[0], *inputs[1:])
 
 
 class ModeLog:
@@ -62,7 +61,7 @@ class ToyAffine:
         return self.a * dout + self.b
 
 
-_PROBES: dict[str, Callable[..., Any]] = {"probes.ScaleInput": ScaleInput, "probes.ModeLog": ModeLog,
+_PROBES: dict[str, Callable[..., Any]] = {"probes.NegateInput": NegateInput, "probes.ModeLog": ModeLog,
                                           "probes.ToyAffine": ToyAffine}
 
 

@@ -164,3 +164,27 @@ def test_a_loop_that_raises_is_named_once_with_its_case():
     with pytest.raises(ValueError) as err:
         ch.check_train_one_epoch(broken, devices=["cpu"])
     assert "(raised by train_one_epoch on cpu, 3 batches of 16)" in err.value.__notes__
+
+
+@pytest.mark.parametrize("secret", range(1, 21))
+def test_the_training_probes_tell_each_mistake_from_the_right_loop_by_a_wide_margin(secret):
+    """Whatever the run's secret, forward-instead-of-call, eval mode and the other mistakes
+    move the numbers far beyond the checks' tolerances (a scaled input did not: a BatchNorm
+    undoes a scale; and random labels made the mean loss nearly blind to the input, so the
+    evaluation batches are labelled by the probe's own predictions)."""
+    from autograder.checks.context import Settings, using
+
+    with using(Settings(secret=secret)):
+        data = ch._fake_batches(3, seed=5)
+        state = ch._initial_state("train", 0)
+        right, _ = ch._reference_epoch(state, data, "cpu")
+        for variant, _message in ch.TRAIN_MISTAKES:
+            wrong, _ = ch._reference_epoch(state, data, "cpu", **variant)
+            gap = max(float((right[k].float() - wrong[k].float()).abs().max()) for k in right)
+            assert gap > 100 * 1e-5, (variant, gap)
+        state = ch._initial_state("eval", 1)
+        batches = ch._evaluation_batches(state, seed=6)
+        loss, accuracy = ch._reference_eval(state, batches, "cpu")
+        skipped_loss, skipped_accuracy = ch._reference_eval(state, batches, "cpu", hooks=False)
+        assert accuracy == 1.0 and skipped_accuracy < 0.8
+        assert abs(loss - skipped_loss) > 100 * 1e-4 * max(1.0, loss)
