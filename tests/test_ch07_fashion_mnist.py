@@ -30,6 +30,12 @@ BUGS = {
                                       "test_training_accuracy": ("train_one_epoch: after 2 epochs on cpu",)}),
     "evaluate_in_train_mode": ({"train_solution": ("    model.eval()\n", "")},
                                {"test_evaluate": ("evaluate returned (loss", "model.eval()")}),
+    # model.forward(X) skips the hooks that model(X) runs: the referee's model has one that
+    # changes the input, so the numbers show it; only the cells that teach model(X) are lost
+    "forward_in_training": ({"train_solution": ("loss = loss_fn(model(X), y)", "loss = loss_fn(model.forward(X), y)")},
+                            {"test_train_one_epoch": ("hooks did not run", "model(X)")}),
+    "forward_in_evaluation": ({"train_solution": ("logits = model(X)", "logits = model.forward(X)")},
+                              {"test_evaluate": ("hooks did not run", "model(X)")}),
     "relu_mask_forgotten_in_backward": ({"mlp_solution": ("da2 = dh2 * (a2 > 0)", "da2 = dh2")},
                                         {"test_mlp_backward": ("mlp_backward: wrong grads['b2']",
                                                                "without the ReLU mask after layer 2")}),
