@@ -13,8 +13,9 @@ requests until the referee says ``bye``:
 A result that is data (see :mod:`.codec`) travels as data; any other object stays here,
 under a handle id the referee allocated for this request, and travels as a reference
 carrying its type's name. A ``call`` records, best effort, the operators it ran
-(:mod:`.recorder`), each sent the moment it is first seen (``{"seen": op}`` frames before
-the answer), and sends back the state of every tensor argument after the call.
+(:mod:`.recorder`), each one the referee does not allow sent the moment it is first seen
+(``{"seen": op}`` frames before the answer), and sends back the state of every tensor
+argument after the call.
 Nothing here decides anything: the referee checks every answer.
 """
 from __future__ import annotations
@@ -39,6 +40,8 @@ class _Session:
         self.sock = sock
         self.objects: dict[int, Any] = {}
         self.namespace = _user_namespace()
+        #: Operators the referee allows in the calls to come (None: it wants to hear of all).
+        self.allowed: frozenset[str] | None = None
 
     # -- encoding ------------------------------------------------------------------------
     def encoder(self, request: dict) -> codec.Encoder:
@@ -116,8 +119,16 @@ class _Session:
         found: list[torch.Tensor] = []
         args = self.decode(request.get("args", []), tensors, found)
         kwargs = self.decode(request.get("kwargs", {"t": "dict", "k": [], "v": []}), tensors, found)
+        if "allowed" in request:
+            allowed = request["allowed"]
+            self.allowed = frozenset(str(op) for op in allowed) if isinstance(allowed, list) else None
+
+        def report(op: str) -> None:  # an operator it may not allow is told at once, before the code goes on
+            if self.allowed is None or op not in self.allowed:
+                codec.send_frame(self.sock, {"id": request.get("id"), "seen": op}, {})
+
         start = time.perf_counter()
-        recording = Recording(on_new=lambda op: codec.send_frame(self.sock, {"id": request.get("id"), "seen": op}, {}))
+        recording = Recording(on_new=report)
         with recording:
             value = fn(*args, **kwargs)
         return {"value": value, "after": list(found), "ops": sorted(recording.ops), "autograd": sorted(recording.autograd),

@@ -245,3 +245,24 @@ def test_frames_refuse_size_nesting_and_count_limits_on_both_ends():
             enc.encode(torch.zeros(1))
     with pytest.raises(codec.WireError):
         codec.pack({"x": "y" * 20_000}, {}, limits)
+
+
+def test_an_operator_reported_while_the_code_ran_counts_even_if_the_final_record_drops_it():
+    """The student's side tells an operator the check does not allow the moment it runs;
+    clearing the record afterwards (the final answer lists none) hides nothing."""
+    a, b = socket.socketpair()
+    s = Session(a, lambda: time.monotonic() + 10)
+    f = Remote(s, 1, {"type": "function", "name": "sigmoid", "mro": []})
+
+    def student_side():
+        request, _ = codec.recv_frame(b, time.monotonic() + 10)
+        assert "sigmoid" not in request["allowed"] and "exp" in request["allowed"]
+        b.sendall(_frame({"id": request["id"], "seen": "sigmoid"}))
+        b.sendall(_frame({"id": request["id"], "ok": True, "value": None, "after": [], "ops": [], "autograd": [],
+                          "intact": True, "seconds": 0.0}))
+
+    thread = threading.Thread(target=student_side, daemon=True)
+    thread.start()
+    record = s.call(f, (), {}, allowed=frozenset({"exp", "add"}))
+    thread.join(5)
+    assert "sigmoid" in record.ops

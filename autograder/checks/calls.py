@@ -148,17 +148,17 @@ def tensors_in(value: Any, label: str = "", depth: int = 0) -> Iterator[tuple[st
             yield from tensors_in(item, f"{label}[{key!r}]", depth + 1)
 
 
-def run(fn: Callable, args: tuple = (), kwargs: dict | None = None) -> CallRecord:
+def run(fn: Callable, args: tuple = (), kwargs: dict | None = None, allowed: frozenset[str] | None = None) -> CallRecord:
     """Call ``fn(*args, **kwargs)`` wherever ``fn`` lives; see :class:`CallRecord`. The
     student's exception propagates (from the kernel: as a
     :class:`~autograder.referee.session.StudentError` deriving from the same builtin)."""
     kwargs = kwargs or {}
     if isinstance(fn, Part):
-        record = run(fn.fn, args, kwargs)
+        record = run(fn.fn, args, kwargs, allowed)
         record.value = fn.pick(record.value)
         return record
     if is_remote(fn):
-        return fn._session.call(fn, tuple(args), kwargs)
+        return fn._session.call(fn, tuple(args), kwargs, allowed)
     found = [t for _, t in tensors_in((list(args), kwargs))]
     recording = Recording()
     with recording:
@@ -222,7 +222,7 @@ def watched_call(
     labelled = _labels(tuple(args), kwargs, arg_names)
     before = [(label, t.detach().clone()) for label, t in labelled]
     try:
-        record = run(fn, args, kwargs)
+        record = run(fn, args, kwargs, allowed)
     except (CheckFailure, ChannelError):
         raise
     except Exception as err:

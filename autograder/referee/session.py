@@ -182,6 +182,7 @@ class Session:
         self.next_request = 1
         self.closed: str | None = None
         self.seen: set[str] = set()  # operators the current call reported as it ran them
+        self._allowed_said: frozenset[str] | None = None
         self._sent: dict[int, tuple[weakref.ref, int]] = {}
 
     # -- low level ----------------------------------------------------------------------------
@@ -274,9 +275,15 @@ class Session:
             raise student_exception(reply.get("error"), callee)
         return self._decode(reply.get("value"), tensors, ret)
 
-    def call(self, fn: Remote, args: tuple, kwargs: dict) -> CallRecord:
-        """Call the student's ``fn(*args, **kwargs)``; see :class:`CallRecord`."""
-        reply, tensors, ret = self._exchange("call", {"target": fn, "args": list(args), "kwargs": dict(kwargs)})
+    def call(self, fn: Remote, args: tuple, kwargs: dict, allowed: frozenset[str] | None = None) -> CallRecord:
+        """Call the student's ``fn(*args, **kwargs)``; see :class:`CallRecord`. ``allowed``:
+        the operators the check allows, so that the student's side reports any other one the
+        moment it runs (said once per session, and again when it changes)."""
+        fields = {"target": fn, "args": list(args), "kwargs": dict(kwargs)}
+        if allowed != self._allowed_said:
+            fields["allowed"] = sorted(allowed) if allowed is not None else None
+            self._allowed_said = allowed
+        reply, tensors, ret = self._exchange("call", fields)
         if reply.get("ok") is not True:
             raise student_exception(reply.get("error"), fn.display_name)
         value = self._decode(reply.get("value"), tensors, ret)
