@@ -77,9 +77,20 @@ class TwoSidedExecute(Execute):
     source_dir = Unicode("", help="folder holding source/<assignment>/<notebook>.ipynb (trusted)").tag(config=True)
     accept_timeout = Integer(60, help="seconds the student's kernel has to answer the referee's call").tag(config=True)
 
+    #: A kernel the worker started ahead (while nbgrader prepared the notebook), taken by the
+    #: next notebook to run; None: start one as usual. Set by the worker, cleared here.
+    waiting_kernel: SandboxKernelManager | None = None
+
     def __init__(self, *args, **kwargs):
         kwargs["kernel_manager_class"] = SandboxKernelManager
         super().__init__(*args, **kwargs)
+
+    def create_kernel_manager(self):
+        km, TwoSidedExecute.waiting_kernel = TwoSidedExecute.waiting_kernel, None
+        if km is not None and km.has_kernel:
+            self.km = km
+            return km
+        return super().create_kernel_manager()
 
     # -- the notebook ----------------------------------------------------------------------
     def preprocess(self, nb, resources, retries=None):

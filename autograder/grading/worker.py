@@ -61,6 +61,12 @@ class Task:
         return json.dumps(asdict(self))
 
 
+#: The kernel's own options: no history file; torch imported at start (loaded, not bound to
+#: a name: a notebook that forgets `import torch` fails here as it does for the student).
+KERNEL_ARGUMENTS = ["--HistoryManager.hist_file=:memory:",
+                    "--IPKernelApp.exec_lines=['import torch as _warm; del _warm']"]
+
+
 def nbgrader_config(course: Path, cell_timeout: int) -> Config:
     """autograde's config: the usual sanitising, then :class:`~.execute.TwoSidedExecute`."""
     from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput, DeduplicateIds,
@@ -76,7 +82,7 @@ def nbgrader_config(course: Path, cell_timeout: int) -> Config:
     # after a timeout the kernel is interrupted; give it time to answer (a loaded machine is slow)
     c.TwoSidedExecute.iopub_timeout = 30
     c.TwoSidedExecute.raise_on_iopub_timeout = False
-    c.TwoSidedExecute.extra_arguments = ["--HistoryManager.hist_file=:memory:"]
+    c.TwoSidedExecute.extra_arguments = KERNEL_ARGUMENTS
     # every output is in once the last cell finished; a graceful shutdown only waits (about 1 s)
     c.TwoSidedExecute.shutdown_kernel = "immediate"
     c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells,
@@ -136,7 +142,11 @@ class Worker:
             self._place(Path(path), dest / f"{name}.ipynb", name)
         config = nbgrader_config(self.course, self.settings.cell_timeout)
         api = NbGraderAPI(CourseDirectory(config=config), config=config)
-        result = api.autograde(assignment, student, force=True, create=True)
+        self._start_kernel_ahead()
+        try:
+            result = api.autograde(assignment, student, force=True, create=True)
+        finally:
+            self._drop_kernel_ahead()
         if not result.get("success"):
             sys.stderr.write(f"--- {student}: nbgrader autograde failed\n{result.get('log', '')}\n{result.get('error', '')}\n")
         log = (result.get("log") or "") + (result.get("error") or "")
@@ -155,6 +165,34 @@ class Worker:
             self._feedback(feedback_dir, student, name, graded_nb, status, note, tests)
         answer.status = worst(statuses)
         return answer
+
+    def _start_kernel_ahead(self) -> None:
+        """Start the first notebook's kernel now, so that it boots (and imports torch) while
+        nbgrader restores the locked cells and hidden tests. Only for one-notebook assignments."""
+        from jupyter_core.utils import run_sync
+
+        from .execute import TwoSidedExecute
+        from .sandbox import SandboxKernelManager
+
+        if len(self.source) != 1:
+            return
+        km = SandboxKernelManager(kernel_name="python3")
+        try:
+            run_sync(km.start_kernel)(extra_arguments=list(KERNEL_ARGUMENTS))
+        except Exception as err:  # noqa: BLE001 - the executor starts one itself then
+            sys.stderr.write(f"--- a kernel could not be started ahead: {err!r}\n")
+            return
+        TwoSidedExecute.waiting_kernel = km
+
+    def _drop_kernel_ahead(self) -> None:
+        """Stop a kernel started ahead that no notebook took (nbgrader stopped before running)."""
+        from jupyter_core.utils import run_sync
+
+        from .execute import TwoSidedExecute
+
+        km, TwoSidedExecute.waiting_kernel = TwoSidedExecute.waiting_kernel, None
+        if km is not None:
+            run_sync(km.shutdown_kernel)(now=True)
 
     def _place(self, path: Path, dest: Path, name: str) -> None:
         """Copy a hand-in for nbgrader, every cell's nbgrader metadata taken from the released
