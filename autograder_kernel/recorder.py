@@ -89,13 +89,12 @@ class Recording:
     """``with Recording() as rec: fn(...)``; then read :attr:`ops`, :attr:`autograd`, :attr:`intact`.
     ``on_new(op)`` is called the first time each operator is seen.
 
-    Warnings raised inside are caught (and counted in :attr:`warnings`), never printed.
+    Warnings raised inside are caught, never printed.
     """
 
     def __init__(self, on_new=None):
         self.ops: set[str] = set()
         self.autograd: set[str] = set()
-        self.warnings = 0
         self.intact = False
         self.on_new = on_new
         self._canary_armed = self._canary_ops = self._canary_functions = False
@@ -108,7 +107,7 @@ class Recording:
 
     def __enter__(self) -> "Recording":
         self._warn = warnings.catch_warnings(record=True)
-        self._caught = self._warn.__enter__()
+        self._warn.__enter__()
         warnings.simplefilter("always")
         self._functions, self._ops = _Functions(self), _Ops(self)
         self._depth = (torch._C._len_torch_function_stack(), torch._C._len_torch_dispatch_stack())
@@ -130,6 +129,5 @@ class Recording:
                     mode.__exit__(None, None, None)
                 except Exception:  # noqa: BLE001 - the student's code popped it already
                     self.intact = False
-            self.warnings = len(self._caught)
             self._warn.__exit__(None, None, None)
         return False

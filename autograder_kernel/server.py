@@ -33,6 +33,8 @@ from .recorder import Recording
 
 #: Handles one request may create.
 MAX_NEW_HANDLES = 256
+#: An empty dict as the channel writes it (a request without keyword arguments).
+_NO_KWARGS = {"t": "dict", "k": [], "v": []}
 
 
 class _Session:
@@ -110,7 +112,7 @@ class _Session:
         if op == "lib":
             fn = library.resolve(str(request.get("name")))
             args = self.decode(request.get("args", []), tensors)
-            kwargs = self.decode(request.get("kwargs", {"t": "dict", "k": [], "v": []}), tensors)
+            kwargs = self.decode(request.get("kwargs", _NO_KWARGS), tensors)
             return {"value": fn(*args, **kwargs)}
         raise codec.WireError(f"unknown request {op!r}")
 
@@ -118,7 +120,7 @@ class _Session:
         fn = self.target(request)
         found: list[torch.Tensor] = []
         args = self.decode(request.get("args", []), tensors, found)
-        kwargs = self.decode(request.get("kwargs", {"t": "dict", "k": [], "v": []}), tensors, found)
+        kwargs = self.decode(request.get("kwargs", _NO_KWARGS), tensors, found)
         if "allowed" in request:
             allowed = request["allowed"]
             self.allowed = frozenset(str(op) for op in allowed) if isinstance(allowed, list) else None

@@ -10,7 +10,7 @@ on a function in the student's sandboxed kernel (the grader's referee).
 """
 from .api import (check_backward, check_derivative, check_example, check_forward, check_raises, default_backward_args,
                   seed_all)
-from .calls import CheckFailure, LocalSide, RemoteSide, display_name, is_a, side_of, type_name, watched_call
+from .calls import CheckFailure, LocalSide, display_name, is_a, side_of, type_name, watched_call
 from .cases import (DTYPES, EXTREME_VALUES, Case, dim_cases, elementwise_cases, extreme_tensor, randn,
                     random_extreme_tensor, shaped_tensors)
 from .compare import TOLERANCES, assert_tensor_matches, tolerance
@@ -20,7 +20,7 @@ from .ops import BASIC, basic
 from .vjp import vjp
 
 __all__ = [
-    "BASIC", "Case", "CheckFailure", "DTYPES", "EXTREME_VALUES", "LocalSide", "Mismatch", "RemoteSide", "TOLERANCES",
+    "BASIC", "Case", "CheckFailure", "DTYPES", "EXTREME_VALUES", "LocalSide", "Mismatch", "TOLERANCES",
     "assert_tensor_matches", "available_devices", "basic", "check_backward", "check_derivative", "check_example", "check_forward",
     "check_raises", "default_backward_args", "devices", "dim_cases", "display_name", "elementwise_cases",
     "extreme_tensor", "grid", "is_a", "matches", "nonfinite_from_overflow", "randn", "random_extreme_tensor",

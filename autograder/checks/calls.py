@@ -71,28 +71,10 @@ class LocalSide:
         return torch.get_default_dtype()
 
 
-class RemoteSide:
-    """The student's objects live in their (sandboxed) kernel, behind ``session``."""
-
-    def __init__(self, session: Session):
-        self.session = session
-
-    def lib(self, name: str, *args, **kwargs) -> Any:
-        return self.session.lib(name, *args, **kwargs)
-
-    def fetch(self, value: Any) -> Any:
-        return self.session.fetch(value)
-
-    def manual_seed(self, seed: int) -> None:
-        self.session.lib("torch.manual_seed", seed)
-
-    def default_dtype(self) -> torch.dtype:
-        return self.session.lib("torch.get_default_dtype")
-
-
-def side_of(obj: Any) -> LocalSide | RemoteSide:
-    """Where ``obj`` (a student's function, class or object) lives."""
-    return RemoteSide(obj._session) if is_remote(obj) else LocalSide()
+def side_of(obj: Any) -> LocalSide | Session:
+    """Where ``obj`` (a student's function, class or object) lives: this process, or the
+    :class:`~autograder.referee.session.Session` to the student's kernel (same methods)."""
+    return obj._session if is_remote(obj) else LocalSide()
 
 
 def type_name(obj: Any) -> str:

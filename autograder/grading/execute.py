@@ -144,6 +144,7 @@ class TwoSidedExecute(Execute):
         if kind is nbfacts.CellKind.TEST:
             gid = nbfacts.grade_id(cell)
             outcome = self._referee(gid)
+            self._strays(index)
             cell.outputs = [_node(o) for o in outcome.outputs()]
             cell.execution_count = None
             self._run.tests[gid] = TestRun(outcome.passed, outcome.error_type, outcome.message, round(outcome.seconds, 3))
@@ -162,7 +163,7 @@ class TwoSidedExecute(Execute):
 
     def _strays(self, index: int) -> None:
         """Processes a cell forked and left running do not outlive it (a fork bomb stops here)."""
-        killed = self.km.kill_strays() if self.km is not None and hasattr(self.km, "kill_strays") else 0
+        killed = self.km.kill_strays() if self.km is not None else 0
         if killed:
             note = f"cell {index + 1} left {killed} process(es) running; they were stopped"
             self._run.note = "; ".join(filter(None, [self._run.note, note]))
@@ -183,7 +184,6 @@ class TwoSidedExecute(Execute):
             self._close(session, msg_id, "")
             raise
         self._close(session, msg_id, outcome.channel)
-        self.km.kill_strays()
         return outcome
 
     # -- the referee's channel -------------------------------------------------------------------
@@ -242,11 +242,9 @@ class TwoSidedExecute(Execute):
             session.sock.close()
         except OSError:
             pass
-        if not self._alive():
-            self._stopped = "the kernel died while a test was calling your code (a crash or a resource limit)"
+        self._kernel_trouble(trouble)
+        if self._stopped:
             return
-        if "time" in trouble:
-            self._timed_out = True
         if self._wait_reply(msg_id, 2.0 if trouble else 10.0):
             return
         from jupyter_core.utils import run_sync

@@ -72,9 +72,9 @@ def _outputs(cell, secret: set[str]) -> list[Output]:
     return out
 
 
-def cells_as_graded(graded_nb, source_nb) -> list[Cell]:
+def cells_as_graded(graded_nb, source_nb, secret: set[str] | None = None) -> list[Cell]:
     """The graded notebook's cells as the page shows them (see the module docstring)."""
-    secret = nbfacts.hidden_test_lines(source_nb)
+    secret = nbfacts.hidden_test_lines(source_nb) if secret is None else secret
     known = nbfacts.kinds_by_id(source_nb)
     visible = {gid: nbfacts.without_hidden(nbfacts.source(c)) for gid, c in nbfacts.test_cells(source_nb).items()}
     cells = []
@@ -127,7 +127,7 @@ def render(student: str, assignment: str, notebook: str, graded_nb, status: Stat
     types = _error_types(graded_nb)
     rows = [TestResult(t.grade_id, t.score, t.max_score, "" if t.passed else
                        _shown_message(t, types.get(t.grade_id, ""), secret)) for t in tests.values()]
-    cells = cells_as_graded(graded_nb, source_nb) if graded_nb is not None else None
+    cells = cells_as_graded(graded_nb, source_nb, secret) if graded_nb is not None else None
     missing = "" if cells is not None else why_hidden or (
         f"{notebook}.ipynb was not handed in." if status is Status.MISSING_NOTEBOOK
         else "The notebook could not be run to its end, so there is nothing to show; the note above says why.")

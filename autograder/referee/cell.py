@@ -15,7 +15,7 @@ import contextlib
 import io
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..checks import context
 from .names import free_names
@@ -40,7 +40,6 @@ class CellOutcome:
     message: str = ""
     channel: str = ""
     seconds: float = 0.0
-    missing: list[str] = field(default_factory=list)
 
     def outputs(self) -> list[dict]:
         """The cell's outputs in nbformat's shape: what nbgrader scores and feedback shows."""
@@ -105,5 +104,5 @@ def run_test_cell(grade_id: str, source: str, setup: str, session: Session | Non
     text = stdout.getvalue()
     if len(text) > MAX_STDOUT:
         text = text[:MAX_STDOUT] + f"\n... [{len(text) - MAX_STDOUT} more characters cut]"
-    outcome.stdout, outcome.seconds, outcome.missing = text, time.perf_counter() - start, missing
+    outcome.stdout, outcome.seconds = text, time.perf_counter() - start
     return outcome

@@ -181,7 +181,6 @@ class Session:
         self.next_handle = 1
         self.next_request = 1
         self.closed: str | None = None
-        self.seen: set[str] = set()  # operators the current call reported as it ran them
         self._allowed_said: frozenset[str] | None = None
         self._sent: dict[int, tuple[weakref.ref, int]] = {}
 
@@ -211,7 +210,9 @@ class Session:
 
         return codec.Encoder(on_object, self.limits, tag_tensor=tag)
 
-    def _exchange(self, op: str, fields: dict) -> tuple[dict, dict, int]:
+    def _exchange(self, op: str, fields: dict) -> tuple[dict, dict, int, set[str]]:
+        """Send one request; ``(reply, its tensors, its first handle id, the operators the
+        student's side reported while it ran)``."""
         if self.closed:
             raise ProtocolError(f"the channel to your kernel is closed: {self.closed}")
         rid, ret = self.next_request, self.next_handle
@@ -221,16 +222,16 @@ class Session:
         tree = {"op": op, "id": rid, "ret": ret}
         for key, value in fields.items():
             tree[key] = enc.encode(value) if key in ("target", "args", "kwargs", "value") else value
-        self.seen = set()
+        seen: set[str] = set()
         try:
             codec.send_frame(self.sock, tree, enc.tensors, self.limits)
             while True:
                 reply, tensors = codec.recv_frame(self.sock, self.deadline(), self.limits)
                 if not (isinstance(reply, dict) and "seen" in reply and reply.get("id") == rid):
                     break
-                if len(self.seen) > 4000:
+                if len(seen) > 4000:
                     raise codec.WireError("too many operators reported")
-                self.seen.add(str(reply["seen"])[:80])
+                seen.add(str(reply["seen"])[:80])
         except TimeoutError:
             self.close("out of time")
             raise CallTimeout("your code did not answer in time (the test's time limit)") from None
@@ -243,7 +244,7 @@ class Session:
         if not isinstance(reply, dict) or reply.get("id") != rid:
             self.close("malformed answer")
             raise ProtocolError("your kernel sent an answer to another question")
-        return reply, tensors, ret
+        return reply, tensors, ret, seen
 
     def _decode(self, node: Any, tensors: dict, ret: int) -> Any:
         issued: set[int] = set()
@@ -270,7 +271,7 @@ class Session:
     def request(self, op: str, callee: str = "", **fields) -> Any:
         """Send ``op`` with ``fields``; the decoded ``value`` of the answer, or the student's
         exception raised as a :class:`StudentError`."""
-        reply, tensors, ret = self._exchange(op, fields)
+        reply, tensors, ret, _ = self._exchange(op, fields)
         if reply.get("ok") is not True:
             raise student_exception(reply.get("error"), callee)
         return self._decode(reply.get("value"), tensors, ret)
@@ -283,7 +284,7 @@ class Session:
         if allowed != self._allowed_said:
             fields["allowed"] = sorted(allowed) if allowed is not None else None
             self._allowed_said = allowed
-        reply, tensors, ret = self._exchange("call", fields)
+        reply, tensors, ret, seen = self._exchange("call", fields)
         if reply.get("ok") is not True:
             raise student_exception(reply.get("error"), fn.display_name)
         value = self._decode(reply.get("value"), tensors, ret)
@@ -294,7 +295,7 @@ class Session:
             self.close("malformed answer")
             raise ProtocolError("your kernel sent a malformed answer to a call")
         seconds = reply.get("seconds")
-        return CallRecord(value, after, frozenset(str(o)[:80] for o in ops[:2000]) | self.seen,
+        return CallRecord(value, after, frozenset(str(o)[:80] for o in ops[:2000]) | seen,
                           frozenset(str(a)[:40] for a in autograd[:100]), reply.get("intact") is True,
                           float(seconds) if type(seconds) in (int, float) else 0.0)
 
@@ -307,8 +308,16 @@ class Session:
         return found
 
     def lib(self, name: str, *args, **kwargs) -> Any:
-        """Call ``name`` (one of :data:`autograder_kernel.server.LIBRARY`) on the student's side."""
+        """Call ``name`` (one of :data:`autograder_kernel.library.LIBRARY`) on the student's side."""
         return self.request("lib", name, name=name, args=list(args), kwargs=dict(kwargs))
+
+    def manual_seed(self, seed: int) -> None:
+        """Seed torch's generator on the student's side."""
+        self.lib("torch.manual_seed", seed)
+
+    def default_dtype(self) -> torch.dtype:
+        """torch's default dtype on the student's side."""
+        return self.lib("torch.get_default_dtype")
 
     def fetch(self, value: Any) -> Any:
         """The current state, on the student's side, of ``value``: a :class:`Remote`, or a tensor
