@@ -43,14 +43,15 @@ class Options:
     notebook_timeout: int
     memory_mb: int
     no_sandbox: bool
+    #: The address of a Dask scheduler (``tcp://HOST:PORT``): grade on its cluster (:mod:`.cluster`).
+    dask: str | None = None
 
 
 def source_digest(sources: list[Path]) -> str:
     """Hash of the assignment's source notebooks and the grader's code (a change regrades everyone)."""
-    from .merge import digest
+    from .merge import digest, grader_code
 
-    code = sorted((REPO_ROOT / "autograder").rglob("*.py")) + sorted((REPO_ROOT / "autograder_kernel").rglob("*.py"))
-    return digest(sources + code)
+    return digest(sources + grader_code())
 
 
 def prepare_course(out: Path, assignment: str, source_hash: str) -> Path:
@@ -77,25 +78,30 @@ def _sandbox(no_sandbox: bool) -> str | None:
     return bwrap
 
 
-def _workers(opts: Options, course: Path, work: Path, sources: list[Path], n: int, bwrap: str | None, run: Path):
+def _settings(opts: Options, sources: list[Path], bwrap: str | None):
+    """What every grading process of the batch shares; its folders are filled in per process."""
     from .worker import WorkerSettings
 
-    template = work / "template"
-    shutil.rmtree(template, ignore_errors=True)
-    (template / "course").mkdir(parents=True)
-    shutil.copytree(course / "source", template / "course" / "source")
-    shutil.copytree(course / "release", template / "course" / "release")
-    shutil.copyfile(course / "gradebook.db", template / "course" / "gradebook.db")
-    root = os.geteuid() == 0
+    return WorkerSettings(assignment=opts.assignment, work="", run_dir="", source_notebooks=[str(p) for p in sources],
+                          bwrap=bwrap, own_user=bool(bwrap and os.geteuid() == 0), memory_mb=opts.memory_mb,
+                          cell_timeout=opts.cell_timeout, cpu_seconds=max(opts.notebook_timeout, 60))
+
+
+def _workers(template, course: Path, work: Path, n: int, run: Path):
+    from dataclasses import replace
+
+    copy = work / "template"
+    shutil.rmtree(copy, ignore_errors=True)
+    (copy / "course").mkdir(parents=True)
+    shutil.copytree(course / "source", copy / "course" / "source")
+    shutil.copytree(course / "release", copy / "course" / "release")
+    shutil.copyfile(course / "gradebook.db", copy / "course" / "gradebook.db")
     settings = []
     for i in range(n):
         w = work / f"worker{i}"
         shutil.rmtree(w, ignore_errors=True)
-        shutil.copytree(template, w)
-        settings.append(WorkerSettings(
-            assignment=opts.assignment, work=str(w), run_dir=str(run / f"w{i}"), source_notebooks=[str(p) for p in sources],
-            bwrap=bwrap, own_user=bool(bwrap and root), memory_mb=opts.memory_mb,
-            cell_timeout=opts.cell_timeout, cpu_seconds=max(opts.notebook_timeout, 60)))
+        shutil.copytree(copy, w)
+        settings.append(replace(template, work=str(w), run_dir=str(run / f"w{i}")))
     return settings
 
 
@@ -104,7 +110,8 @@ def grade(opts: Options, report_args) -> int:
     from tqdm import tqdm
 
     from .. import notebook as nbfacts
-    from . import intake, merge, pool, report
+    from . import intake, merge, report
+    from .cluster import ClusterError
     from .worker import Task
 
     started = time.monotonic()
@@ -119,9 +126,11 @@ def grade(opts: Options, report_args) -> int:
     max_scores = {p.stem: nbfacts.max_scores(nbfacts.read(p)) for p in sources}
     every = {g: m for per in max_scores.values() for g, m in per.items()}
     grade_ids = list(every)
-    bwrap = _sandbox(opts.no_sandbox)
+    # on a Dask cluster each worker finds its own bubblewrap, and is refused without one
+    bwrap = None if opts.dask and not opts.no_sandbox else _sandbox(opts.no_sandbox)
+    sandboxed = not opts.no_sandbox if opts.dask else bool(bwrap)
     source_hash = source_digest(sources)
-    settings_key = f"{opts.cell_timeout}|{opts.notebook_timeout}|{opts.memory_mb}|{bool(bwrap)}"
+    settings_key = f"{opts.cell_timeout}|{opts.notebook_timeout}|{opts.memory_mb}|{sandboxed}"
     course = prepare_course(out, assignment, source_hash)
 
     subs = intake.find(submissions_root, list(max_scores))
@@ -148,11 +157,10 @@ def grade(opts: Options, report_args) -> int:
                               str(out / "feedback" / sub.student)))
     notes = {s.student: s.notes for s in subs}
     n_workers = max(1, min(opts.workers, len(tasks)))
+    workers = f"workers: the Dask cluster at {opts.dask}" if opts.dask else f"{n_workers if tasks else 0} workers"
     print(f"{len(subs)} students; {len(tasks)} to grade, {len(subs) - len(tasks)} unchanged or ungradable; "
-          f"{n_workers if tasks else 0} workers; sandbox: {'bubblewrap' if bwrap else 'NONE'}", file=sys.stderr)
+          f"{workers}; sandbox: {'bubblewrap' if sandboxed else 'NONE'}", file=sys.stderr)
 
-    run = Path(tempfile.mkdtemp(prefix="autograder-"))  # kernels' sockets: a short path, private to the grader
-    settings = _workers(opts, course, work, sources, n_workers, bwrap, run) if tasks else []
     progress = tqdm(total=len(tasks), unit="student", file=sys.stderr, disable=not tasks, dynamic_ncols=True)
 
     def done(answer: Answer) -> None:
@@ -167,11 +175,12 @@ def grade(opts: Options, report_args) -> int:
 
     prepared = time.monotonic()
     try:
-        pool.run(tasks, settings, [work / f"worker{i}.log" for i in range(len(settings))], opts.notebook_timeout,
-                 done, every)
+        _grade_tasks(opts, tasks, _settings(opts, sources, bwrap), course, work, n_workers, done, every)
+    except ClusterError as err:
+        print(f"\n!! {err}", file=sys.stderr)
+        return 3
     finally:
         progress.close()
-        shutil.rmtree(run, ignore_errors=True)
     for task in tasks:  # a worker that could not even start
         if task.student not in answers:
             done(Answer.not_run(task.student, Status.CRASHED, "no grading worker could start", every))
@@ -186,12 +195,36 @@ def grade(opts: Options, report_args) -> int:
     ran = {a.student for a in final if a.status.ran}
     codes = _answer_codes(subs, sources, ran)
     report.finish_reports(report_args, out, assignment, final, grade_ids, codes, _boilerplate(assignment, sources),
-                          bool(bwrap))
+                          sandboxed)
     print(report.summary_text(final, grade_ids))
     print(f"time: {prepared - started:.1f} s preparing, {graded - prepared:.1f} s grading, "
           f"{time.monotonic() - graded:.1f} s gradebook, export and reports", file=sys.stderr)
     print(f"\nwrote {out / 'grades.csv'}, {out / 'summary.html'}, feedback in {out / 'feedback'}")
     return 0
+
+
+def _grade_tasks(opts: Options, tasks, template, course: Path, work: Path, n: int, on_done, max_scores) -> None:
+    """Grade ``tasks`` with ``n`` local worker processes (:mod:`.pool`), or on the Dask cluster
+    at ``opts.dask`` (:mod:`.cluster`); ``on_done(answer)`` once per task either way."""
+    if not tasks:
+        return
+    if opts.dask:
+        from .cluster import run
+        from .cluster_wire import CourseBundle, Job, Version
+
+        job = Job(CourseBundle.pack(course), template, not opts.no_sandbox, opts.notebook_timeout, max_scores,
+                  Version.here())
+        run(opts.dask, tasks, job, on_done)
+        return
+    from . import pool
+
+    run_dir = Path(tempfile.mkdtemp(prefix="autograder-"))  # kernels' sockets: a short path, private to the grader
+    try:
+        settings = _workers(template, course, work, n, run_dir)
+        pool.run(tasks, settings, [work / f"worker{i}.log" for i in range(n)], opts.notebook_timeout, on_done,
+                 max_scores)
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def _problem_feedback(out: Path, assignment: str, answer: Answer, sources: list[Path]) -> None:

@@ -20,6 +20,8 @@ def add_arguments(parser) -> None:
                         help="wall-clock seconds per submission (default 900); also each kernel's CPU-time limit")
     parser.add_argument("--memory-mb", type=int, default=6144, help="memory limit per kernel in MiB (default 6144)")
     parser.add_argument("--no-sandbox", action="store_true", help="run kernels without bubblewrap (not recommended)")
+    parser.add_argument("--dask", metavar="ADDRESS", default=None,
+                        help="grade on the Dask cluster whose scheduler is at ADDRESS (tcp://HOST:PORT; see README)")
     add_report_arguments(parser)
 
 
@@ -28,5 +30,5 @@ def grade(args) -> int:
 
     opts = Options(submissions=args.submissions, assignment=args.assignment, out=args.out, workers=args.workers,
                    cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout, memory_mb=args.memory_mb,
-                   no_sandbox=args.no_sandbox)
+                   no_sandbox=args.no_sandbox, dask=args.dask)
     return run(opts, args)

@@ -11,6 +11,7 @@ import hashlib
 import json
 from pathlib import Path
 
+from .. import REPO_ROOT
 from .answer import Answer
 
 #: Bump when grading rules change, so cached results are regraded.
@@ -23,6 +24,12 @@ def digest(paths: list[Path], extra: str = "") -> str:
     for path in paths:
         h.update(path.name.encode() + b"\0" + Path(path).read_bytes() + b"\0")
     return h.hexdigest()
+
+
+def grader_code() -> list[Path]:
+    """The grader's own source files (``autograder/`` and ``autograder_kernel/``), sorted: a
+    change to any of them regrades everyone, and every Dask worker must hold the same."""
+    return sorted((REPO_ROOT / "autograder").rglob("*.py")) + sorted((REPO_ROOT / "autograder_kernel").rglob("*.py"))
 
 
 def cache_key(source_hash: str, settings: str, notebooks: dict[str, Path], problem: str | None) -> str:
