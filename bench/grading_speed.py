@@ -70,13 +70,13 @@ def warm_execution_seconds(path: Path, repeat: int = 3) -> float:
     return statistics.median(times)
 
 
-def grade_ours(subs: Path, out: Path, workers: int) -> float:
-    """Wall seconds of ``python -m autograder grade`` (its course prepared first)."""
+def grade_ours(subs: Path, out: Path, workers: int, *extra: str) -> float:
+    """Wall seconds of ``python -m autograder grade [extra]`` (its course prepared first)."""
     from autograder.grading.batch import prepare_course, source_digest
 
     prepare_course(out, A, source_digest(sorted((REPO / "solutions" / A).glob("*.ipynb"))))
     cmd = [sys.executable, "-m", "autograder", "grade", str(subs), "--assignment", A, "--out", str(out),
-           "--workers", str(workers), "--no-similarity"]
+           "--workers", str(workers), "--no-similarity", *extra]
     t = time.perf_counter()
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     elapsed = time.perf_counter() - t
@@ -87,7 +87,7 @@ def grade_ours(subs: Path, out: Path, workers: int) -> float:
 
 def main() -> None:
     from autograder.course import Course
-    from nbgrader_e2e import student_notebook
+    from nbgrader_e2e import solution_class
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=40)
@@ -97,11 +97,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
         tmp = Path(tmp)
         subs, sample = tmp / "submissions", tmp / "sample"
-        for i in range(args.n):
-            bugs = {"relu_solution": ("return (x > 0).to(x.dtype)", "return (x >= 0).to(x.dtype)")} if i % 10 == 9 else None
-            student_notebook(A, NB, subs / f"s{i:03d}" / NB, bugs=bugs)
-            if i < args.overhead_sample:
-                shutil.copytree(subs / f"s{i:03d}", sample / f"s{i:03d}")
+        solution_class(subs, args.n)
+        for i in range(min(args.n, args.overhead_sample)):
+            shutil.copytree(subs / f"s{i:03d}", sample / f"s{i:03d}")
 
         bare_times = bare_kernel_times()  # before and after the grading runs: the median of both
         course = Course(tmp / "serial", timeout=300)

@@ -69,6 +69,18 @@ def student_notebook(
     return out
 
 
+#: Chapter 1's classic ReLU mistake (its derivative at exactly 0): loses ``test_relu_derivative`` only.
+RELU_AT_ZERO = {"relu_solution": ("return (x > 0).to(x.dtype)", "return (x >= 0).to(x.dtype)")}
+
+
+def solution_class(folder: Path, n: int) -> list[Path]:
+    """``n`` chapter 1 submissions in nbgrader's layout under ``folder`` (students ``s000``,
+    ``s001``...): the solution, every tenth with :data:`RELU_AT_ZERO`. What the grading
+    benchmarks grade."""
+    return [student_notebook("01-activations", "activations.ipynb", folder / f"s{i:03d}" / "activations.ipynb",
+                             bugs=RELU_AT_ZERO if i % 10 == 9 else None) for i in range(n)]
+
+
 def grade(root: Path, assignment: str, submissions: dict[str, Path], *extra: str) -> dict[str, dict[str, CellScore]]:
     """Grade ``{student: notebook path}`` for ``assignment`` with ``python -m autograder grade``
     (output under ``root/out``); return each student's per-cell scores."""

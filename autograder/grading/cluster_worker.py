@@ -34,6 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
+from distributed import Status as DaskStatus
 from distributed import WorkerPlugin
 
 from .answer import Answer, Status
@@ -82,6 +83,12 @@ class GradingPlugin(WorkerPlugin):
             worker.log_event(self.name, {"kind": "refused", "worker": worker.address, "why": self.refusal})
             return
         await worker.set_resources(**{self.name: len(self.processes)})
+        # The scheduler looks for tasks a worker can run when it joins or resumes, not when its
+        # resources change: a worker that joins mid-batch (its plugins are set up after it
+        # joined) pauses and resumes, so that the batch's waiting tasks are offered to it.
+        if worker.status == DaskStatus.running:
+            worker.status = DaskStatus.paused
+            worker.status = DaskStatus.running
         worker.log_event(self.name, {"kind": "ready", "worker": worker.address, "processes": len(self.processes)})
 
     def _check(self) -> str | None:

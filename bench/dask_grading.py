@@ -1,0 +1,59 @@
+"""Grading on a Dask cluster against grading locally: the same notebooks, two workers each.
+
+    .venv/bin/python bench/dask_grading.py [--n 100] [--repeat 1]
+
+Generates N chapter 1 submissions (the solution, every tenth with a bug) and grades them
+twice with ``python -m autograder grade``: with ``--workers 2``, and with ``--dask`` on a
+Dask cluster started here as the README starts one by hand (``dask scheduler`` and two
+``dask worker --nthreads 1`` processes on 127.0.0.1, started before the clock runs). Both
+timings are whole commands, each course prepared first; the Dask one includes starting the
+grading processes on the workers, as the local one includes starting its own. It prints
+each run's wall time and the Dask run's overhead per notebook: (Dask - local) / N, and as
+a share of local's time per notebook (target: within 10 %). With ``--repeat R`` the two
+runs alternate R times and the medians are compared. It also prints notebooks per minute
+per core (two cores), the figure the README sizes a cluster with.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "bench"))
+
+
+def main() -> None:
+    from dask_cluster import LocalDask
+    from grading_speed import grade_ours
+    from nbgrader_e2e import solution_class
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=1)
+    args = parser.parse_args()
+    local, dask = [], []
+    with tempfile.TemporaryDirectory(prefix="bench-dask-") as tmp:
+        tmp = Path(tmp)
+        subs = tmp / "submissions"
+        solution_class(subs, args.n)
+        with LocalDask(tmp / "cluster", workers=2) as cluster:
+            for i in range(args.repeat):
+                local.append(grade_ours(subs, tmp / f"local{i}", 2))
+                dask.append(grade_ours(subs, tmp / f"dask{i}", 2, "--dask", cluster.address))
+                print(f"run {i + 1}: local {local[-1]:.1f} s, dask {dask[-1]:.1f} s", flush=True)
+    t_local, t_dask = statistics.median(local), statistics.median(dask)
+    per_local, per_dask = t_local / args.n, t_dask / args.n
+    print(f"{args.n} notebooks, 2 workers: local {t_local:.1f} s ({per_local:.2f} s per notebook), "
+          f"Dask cluster of 2 single-threaded workers {t_dask:.1f} s ({per_dask:.2f} s per notebook)")
+    print(f"Dask overhead per notebook: {per_dask - per_local:+.3f} s, {100 * (per_dask / per_local - 1):+.1f} % "
+          f"of local (target: within 10 %)")
+    print(f"capacity: {60 / per_dask / 2:.1f} notebooks per minute per core on the Dask cluster "
+          f"({60 / per_local / 2:.1f} locally)")
+
+
+if __name__ == "__main__":
+    main()
