@@ -1,10 +1,11 @@
 """``grade --dask``: a Dask cluster started here (``dask scheduler``, two ``dask worker``
 processes on 127.0.0.1) grades as the local workers do, survives workers killed
-mid-notebook, and refuses a worker of another version.
+mid-notebook, and refuses a worker of another version; and what crosses the network is
+read back only as the records it should be.
 
 One mixed chapter 1 batch (correct, wrong, crashing, timing out, blank, unreadable) and
-its local run are shared by the tests; the cluster too (a killed worker's nanny starts a
-new one).
+its local run are shared by the cluster tests; the cluster too (a killed worker's nanny
+starts a new one).
 """
 from __future__ import annotations
 
@@ -20,11 +21,12 @@ from pathlib import Path
 import pytest
 
 from autograder import REPO_ROOT
+from autograder.grading.answer import Answer, Status
+from autograder.grading.cluster_wire import CourseBundle, Reply, Request, Version, WireError
+from autograder.grading.cluster_worker import unfinished_attempts
 from autograder.grading.sandbox import bwrap_path
 from dask_cluster import LocalDask
 from nbgrader_e2e import RELU_AT_ZERO, student_notebook
-
-pytestmark = pytest.mark.slow
 
 A, NB = "01-activations", "activations.ipynb"
 CELL_TIMEOUT = "5"
@@ -79,6 +81,7 @@ def outputs(out: Path) -> set[str]:
     return {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and p.relative_to(out).parts[0] != "work"}
 
 
+@pytest.mark.slow
 def test_a_dask_cluster_grades_a_batch_as_local_workers_do_and_a_rerun_regrades_what_changed(batch, local, cluster,
                                                                                            tmp_path):
     out = tmp_path / "out"
@@ -135,6 +138,7 @@ class Killer(threading.Thread):
                 if "/" in t and t not in self.known}
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_notebook_loses_no_row_and_one_that_kills_two_gets_a_crashed_row(batch, local, cluster,
                                                                                              tmp_path):
     subs = tmp_path / "submissions"
@@ -166,6 +170,7 @@ def test_a_worker_killed_mid_notebook_loses_no_row_and_one_that_kills_two_gets_a
     assert attempts["killed_once"].count("start") == 2 and attempts["kills_two"].count("start") == 2
 
 
+@pytest.mark.slow
 def test_a_worker_of_another_version_is_refused_before_grading(batch, tmp_path):
     other = tmp_path / "other"  # another checkout of the grader: one file differs
     for package in ("autograder", "autograder_kernel"):
@@ -181,3 +186,63 @@ def test_a_worker_of_another_version_is_refused_before_grading(batch, tmp_path):
     assert "no Dask worker at" in done.stderr and "nothing was graded" in done.stderr
     assert not (tmp_path / "out" / "grades.csv").exists() and not (tmp_path / "out" / "feedback").exists()
     assert sorted(p.stem for p in (tmp_path / "out" / "results").glob("*.json")) == ["broken"]  # never run
+
+
+# --------------------------------------------------------------------------- the records on the wire
+def test_a_reply_is_read_back_only_as_the_answer_and_pages_of_the_student_asked_for():
+    answer = Answer.not_run("ann", Status.CRASHED, "the kernel died", {"test_step": 1.0})
+    reply = Reply(answer, {"activations": "<html>page</html>"}).to_bytes()
+    assert Reply.from_bytes(reply, "ann", {"activations"}) == Reply(answer, {"activations": "<html>page</html>"})
+    import pickle
+
+    for payload, student, names in [(reply, "bob", {"activations"}),  # another student's reply
+                                    (reply, "ann", {"softmax"}),  # a page the assignment has not
+                                    (pickle.dumps(answer), "ann", {"activations"}),  # never unpickled
+                                    (b'{"answer": {"student": "ann"}, "pages": {}}', "ann", {"activations"})]:
+        with pytest.raises(WireError):
+            Reply.from_bytes(payload, student, names)
+
+
+def test_a_request_carries_the_notebooks_bytes_and_refuses_names_that_leave_its_folder(tmp_path):
+    data = b'{"cells": []}'
+    request = Request.from_bytes(Request("ann", {"activations": data}).to_bytes())
+    task = request.write(tmp_path / "t")
+    assert Path(task.notebooks["activations"]).read_bytes() == data and task.student == "ann"
+    for student, name in [("../ann", "activations"), ("ann", "../../etc/x"), (".hidden", "activations")]:
+        with pytest.raises(WireError):
+            Request.from_bytes(Request(student, {name: data}).to_bytes())
+
+
+def test_the_course_archive_unpacks_what_was_packed_and_nothing_outside(tmp_path):
+    import zipfile
+
+    course = tmp_path / "course"
+    for rel in ("source/a/n.ipynb", "release/a/n.ipynb", "gradebook.db", "submitted/s/a/n.ipynb"):
+        (course / rel).parent.mkdir(parents=True, exist_ok=True)
+        (course / rel).write_text(rel)
+    out = CourseBundle.pack(course).unpack(tmp_path / "out")
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == \
+        ["gradebook.db", "release/a/n.ipynb", "source/a/n.ipynb"]  # never the student data
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as zf:
+        zf.writestr("source/../../escaped", "x")
+    with pytest.raises(WireError):
+        CourseBundle(evil.read_bytes()).unpack(tmp_path / "evil")
+    assert not (tmp_path / "escaped").exists()
+
+
+def test_the_workers_that_died_grading_a_student_are_its_attempts_that_never_finished():
+    events = [(1, {"kind": "start", "attempt": "a", "worker": "tcp://w1"}),
+              (2, {"kind": "start", "attempt": "b", "worker": "tcp://w2"}),
+              (3, {"kind": "done", "attempt": "b", "worker": "tcp://w2"}),  # finished: its result was lost later
+              (4, {"kind": "start", "attempt": "c", "worker": "tcp://w3"})]
+    assert unfinished_attempts(events[:1]) == ["tcp://w1"]
+    assert unfinished_attempts(events) == ["tcp://w1", "tcp://w3"]
+
+
+def test_a_worker_version_says_what_differs_from_the_client():
+    here = Version.here()
+    assert here.differences(here) == []
+    other = Version("0" * 64, "2.0.0", here.nbgrader, here.python)
+    assert here.differences(other) == [f"grading package {here.code[:12]} (the client has 000000000000)",
+                                       f"torch {here.torch} (the client has 2.0.0)"]
