@@ -4,8 +4,9 @@
   status here and are never run;
 * course: a private nbgrader course under ``OUT/course`` whose gradebook comes from
   ``solutions/<assignment>`` (regenerated when the sources or the grader change);
-* workers (:mod:`.pool`, :mod:`.worker`): every student whose files, the sources or the
-  settings changed since the last run, graded in parallel, each kernel sandboxed;
+* workers (:mod:`.pool`, :mod:`.worker`; with ``--dask``, the same workers on a Dask cluster,
+  :mod:`.cluster`): every student whose files, the sources or the settings changed since
+  the last run, graded in parallel, each kernel sandboxed;
 * merge (:mod:`.merge`): the result cache and the main gradebook, nbgrader's own export;
 * reports (:mod:`.report`): ``grades.csv``, ``summary.html``, the similarity report, the
   LMS file; feedback pages come from the workers.

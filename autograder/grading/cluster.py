@@ -66,8 +66,8 @@ def run(address: str, tasks: list[Task], job: Job, on_done: Callable[[Answer], N
     name = PLUGIN_PREFIX + client.id
     try:
         _check_scheduler(client, address)
-        accepted = _start_workers(client, address, name, job)
-        _collect(client, name, tasks, job, accepted, on_done)
+        accepted, refused = _start_workers(client, address, name, job)
+        _collect(client, name, tasks, job, _Watch(set(accepted), refused), on_done)
     finally:
         _close(client, name)
         chatter.setLevel(level)
@@ -102,8 +102,9 @@ def _check_scheduler(client, address: str) -> None:
                 say(f"note: could not remove the grading plugin {stale} of an earlier batch: {err!r}")
 
 
-def _start_workers(client, address: str, name: str, job: Job) -> dict[str, int]:
-    """Register the plugin; ``{worker address: grading processes}`` of the accepted workers."""
+def _start_workers(client, address: str, name: str, job: Job) -> tuple[dict[str, int], set[str]]:
+    """Register the plugin; ``({worker address: grading processes}, {address})`` of the
+    accepted and the refused workers."""
     from .cluster_worker import GradingPlugin, plugin_state
 
     try:
@@ -116,24 +117,27 @@ def _start_workers(client, address: str, name: str, job: Job) -> dict[str, int]:
     except Exception as err:  # noqa: BLE001 - a worker that cannot even load the plugin
         raise ClusterError(f"a Dask worker could not load the grading plugin ({err!r}): every worker needs "
                            "the client's checkout and virtual environment") from err
-    accepted = {}
+    accepted, refused = {}, set()
     for worker, state in sorted(client.run(plugin_state, name, on_error="return").items()):
-        if isinstance(state, dict) and state["processes"] and not state["refusal"]:
+        why = repr(state) if not isinstance(state, dict) else state["refusal"]
+        if why:
+            refused.add(worker)
+            say(f"!! Dask worker {worker} refused: {why}")
+        elif state["processes"]:
             accepted[worker] = state["processes"]
-        else:
-            say(f"!! Dask worker {worker} refused: {state['refusal'] if isinstance(state, dict) else repr(state)}")
+        # else: it joined meanwhile and is still setting up; its "ready" event comes later
     if not accepted:
         raise ClusterError(f"no Dask worker at {address} may grade this course; nothing was graded")
     say(f"Dask cluster at {address}: {len(accepted)} worker(s), {sum(accepted.values())} grading process(es)")
-    return accepted
+    return accepted, refused
 
 
 class _Watch:
     """What the cluster's event log says while the batch runs: who grades whom, which
     workers join, are refused or are lost (one line each)."""
 
-    def __init__(self, accepted: dict[str, int]):
-        self.known = set(accepted)
+    def __init__(self, accepted: set[str], refused: set[str]):
+        self.known = accepted | refused
         self.live = set(accepted)
         self.grading: dict[str, set[str]] = defaultdict(set)
         self.deaths: dict[str, int] = defaultdict(int)
@@ -163,13 +167,15 @@ class _Watch:
         fates = []
         for student in students:
             self.deaths[student] += 1
-            fates.append(f"{student} ({'crashed: its second lost worker' if self.deaths[student] > 1 else 'graded again elsewhere'})")
+            fate = "crashed: its second lost worker" if self.deaths[student] > 1 else "graded again elsewhere"
+            fates.append(f"{student} ({fate})")
         doing = f"while grading {', '.join(fates)}" if fates else "while idle"
-        left = "" if self.live else "; no worker left: waiting for one to join (Ctrl-C stops, the results so far are kept)"
+        left = "" if self.live else \
+            "; no worker left: waiting for one to join (Ctrl-C stops, the results so far are kept)"
         say(f"!! lost Dask worker {worker} {doing}{left}")
 
 
-def _collect(client, name: str, tasks: list[Task], job: Job, accepted: dict[str, int],
+def _collect(client, name: str, tasks: list[Task], job: Job, watch: _Watch,
              on_done: Callable[[Answer], None]) -> None:
     from distributed import as_completed
     from distributed.scheduler import KilledWorker
@@ -177,7 +183,6 @@ def _collect(client, name: str, tasks: list[Task], job: Job, accepted: dict[str,
 
     from .cluster_worker import grade
 
-    watch = _Watch(accepted)
     client.subscribe_topic(name, watch.on_batch)
     client.subscribe_topic("all", watch.on_cluster)
     names = {Path(p).stem for p in job.settings.source_notebooks}

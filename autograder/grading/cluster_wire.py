@@ -126,7 +126,8 @@ class Request:
         return cls(task.student, {name: Path(path).read_bytes() for name, path in task.notebooks.items()})
 
     def to_bytes(self) -> bytes:
-        return json.dumps({"student": self.student, "notebooks": {k: _b64(v) for k, v in self.notebooks.items()}}).encode()
+        notebooks = {name: _b64(data) for name, data in self.notebooks.items()}
+        return json.dumps({"student": self.student, "notebooks": notebooks}).encode()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "Request":

@@ -79,8 +79,9 @@ class GradingPlugin(WorkerPlugin):
         self.refusal = self._check()
         if self.refusal is None:
             self.refusal = await asyncio.to_thread(self._start, worker.state.nthreads)
+        me = worker.contact_address  # the address the scheduler knows this worker by
         if self.refusal is not None:
-            worker.log_event(self.name, {"kind": "refused", "worker": worker.address, "why": self.refusal})
+            worker.log_event(self.name, {"kind": "refused", "worker": me, "why": self.refusal})
             return
         await worker.set_resources(**{self.name: len(self.processes)})
         # The scheduler looks for tasks a worker can run when it joins or resumes, not when its
@@ -89,7 +90,7 @@ class GradingPlugin(WorkerPlugin):
         if worker.status == DaskStatus.running:
             worker.status = DaskStatus.paused
             worker.status = DaskStatus.running
-        worker.log_event(self.name, {"kind": "ready", "worker": worker.address, "processes": len(self.processes)})
+        worker.log_event(self.name, {"kind": "ready", "worker": me, "processes": len(self.processes)})
 
     def _check(self) -> str | None:
         """Why this worker may not grade the batch, or None."""
@@ -179,7 +180,7 @@ class GradingPlugin(WorkerPlugin):
         return unfinished_attempts(events)
 
     def _log(self, student: str, msg: dict) -> None:
-        msg = {**msg, "student": student, "worker": self.worker.address}
+        msg = {**msg, "student": student, "worker": self.worker.contact_address}
         self.worker.log_event([self.name, student_topic(self.name, student)], msg)
 
 
