@@ -11,12 +11,19 @@ grading processes on the workers, as the local one includes starting its own. It
 each run's wall time and the Dask run's overhead per notebook: (Dask - local) / N, and as
 a share of local's time per notebook (target: within 10 %). With ``--repeat R`` both
 runs are made R times, local first, then Dask first, and so on, and the medians are
-compared. It also prints notebooks per minute per core (two workers on two cores), the
-figure the README sizes a cluster with.
+compared.
+
+On a machine others load too, both wall times move with that load; so it also prints the
+time each run spends outside grading, per notebook: wall x 2 workers, minus the seconds
+the grading processes report for each notebook (``OUT/results/<student>.json``), over N.
+That is what the cluster adds (starting the workers, shipping, scheduling, idle tails),
+and it depends much less on how fast the notebooks themselves run. And notebooks per
+minute per core (two workers on two cores), the figure the README sizes a cluster with.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
@@ -25,6 +32,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "bench"))
+
+
+def outside_grading(out: Path, wall: float, workers: int) -> float:
+    """Seconds per notebook that ``workers`` workers spent, in ``wall`` seconds, outside grading
+    notebooks (the grading processes' own time per notebook is in ``out/results``)."""
+    graded = [json.loads(p.read_text())["answer"]["seconds"] for p in (out / "results").glob("*.json")]
+    return (wall * workers - sum(graded)) / len(graded)
 
 
 def main() -> None:
@@ -36,23 +50,35 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
-    local, dask = [], []
+    local, dask, outside = [], [], {"local": [], "dask": []}
     with tempfile.TemporaryDirectory(prefix="bench-dask-") as tmp:
         tmp = Path(tmp)
         subs = tmp / "submissions"
         solution_class(subs, args.n)
         with LocalDask(tmp / "cluster", workers=2) as cluster:
             for i in range(args.repeat):  # the order alternates, so that a drifting load favours neither
-                runs = [(local, f"local{i}", ()), (dask, f"dask{i}", ("--dask", cluster.address))]
-                for times, out, extra in runs[::-1] if i % 2 else runs:
-                    times.append(grade_ours(subs, tmp / out, 2, *extra))
-                print(f"run {i + 1}: local {local[-1]:.1f} s, dask {dask[-1]:.1f} s", flush=True)
+                runs = [("local", local, ()), ("dask", dask, ("--dask", cluster.address))]
+                for kind, times, extra in runs[::-1] if i % 2 else runs:
+                    times.append(grade_ours(subs, tmp / f"{kind}{i}", 2, *extra))
+                    outside[kind].append(outside_grading(tmp / f"{kind}{i}", times[-1], 2))
+                print(f"run {i + 1}: local {local[-1]:.1f} s ({outside['local'][-1]:.2f} s per notebook outside "
+                      f"grading), dask {dask[-1]:.1f} s ({outside['dask'][-1]:.2f} s)", flush=True)
+    report(args.n, local, dask, outside["local"], outside["dask"])
+
+
+def report(n: int, local: list[float], dask: list[float], outside_local: list[float],
+           outside_dask: list[float]) -> None:
+    """Print the medians: wall times, the overhead per notebook, the time outside grading, the capacity."""
     t_local, t_dask = statistics.median(local), statistics.median(dask)
-    per_local, per_dask = t_local / args.n, t_dask / args.n
-    print(f"{args.n} notebooks, 2 workers: local {t_local:.1f} s ({per_local:.2f} s per notebook), "
+    o_local, o_dask = statistics.median(outside_local), statistics.median(outside_dask)
+    per_local, per_dask = t_local / n, t_dask / n
+    print(f"{n} notebooks, 2 workers: local {t_local:.1f} s ({per_local:.2f} s per notebook), "
           f"Dask cluster of 2 single-threaded workers {t_dask:.1f} s ({per_dask:.2f} s per notebook)")
     print(f"Dask overhead per notebook: {per_dask - per_local:+.3f} s, {100 * (per_dask / per_local - 1):+.1f} % "
           f"of local (target: within 10 %)")
+    print(f"outside grading, per notebook: local {o_local:.3f} s, Dask {o_dask:.3f} s: the cluster adds "
+          f"{o_dask - o_local:+.3f} s per notebook, {100 * (o_dask - o_local) / per_local:+.1f} % of local's time "
+          f"per notebook")
     print(f"capacity: {60 / per_dask / 2:.1f} notebooks per minute per core on the Dask cluster "
           f"({60 / per_local / 2:.1f} locally)")
 

@@ -74,9 +74,14 @@ class LocalDask:
         pid = self.client.run(os.getpid, workers=[address])[address]
         os.kill(pid, signal.SIGKILL)
 
+    def kill_scheduler(self) -> None:
+        """SIGKILL the scheduler (the workers are left trying to reach it)."""
+        self.processes[0].kill()
+        self.processes[0].wait()
+
     def close(self) -> None:
         if self._client is not None:
-            self._client.close()
+            self._client.close(timeout=10)
         for proc in reversed(self.processes):
             proc.send_signal(signal.SIGTERM)
         for proc in self.processes:

@@ -173,6 +173,30 @@ def test_a_worker_killed_mid_notebook_loses_no_row_and_one_that_kills_two_gets_a
 
 
 @pytest.mark.slow
+def test_losing_the_scheduler_stops_the_batch_and_a_rerun_grades_only_the_rest(batch, local, cluster, tmp_path):
+    """Last of the tests on the shared cluster: it kills the scheduler."""
+    out = tmp_path / "out"
+    command = subprocess.Popen([sys.executable, "-m", "autograder", "grade", str(batch), "--assignment", A, "--out",
+                                str(out), "--cell-timeout", CELL_TIMEOUT, "--dask", cluster.address],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT)
+    graded = lambda: {p.stem for p in (out / "results").glob("*.json")} - {"broken"}  # noqa: E731
+    deadline = time.monotonic() + 600
+    while not graded() and command.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    cluster.kill_scheduler()
+    stdout, stderr = command.communicate(timeout=300)
+    assert command.returncode == 3, stdout + stderr
+    assert "lost the Dask scheduler" in stderr and "rerun the same command" in stderr
+    assert not (out / "grades.csv").exists()
+    kept = graded()
+    assert 1 <= len(kept) < 5, kept
+
+    again = grade(batch, out, "--workers", "2")  # the cache is shared: the rest may be graded locally
+    assert f" {5 - len(kept)} to grade" in again.stderr
+    assert rows(out) == rows(local)
+
+
+@pytest.mark.slow
 def test_a_worker_of_another_version_is_refused_before_grading(batch, tmp_path):
     other = tmp_path / "other"  # another checkout of the grader: one file differs
     for package in ("autograder", "autograder_kernel"):

@@ -25,8 +25,10 @@ the result cache, so the same command run again grades only the rest.
 """
 from __future__ import annotations
 
+import logging
 import sys
 from collections import defaultdict
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -57,19 +59,26 @@ def run(address: str, tasks: list[Task], job: Job, on_done: Callable[[Answer], N
     """Grade ``tasks`` on the Dask cluster whose scheduler is at ``address``; call
     ``on_done(answer)`` once per task. Raises :class:`ClusterError` (nothing graded when it
     happens before the first task)."""
-    import logging
+    with _quiet_dask():
+        client = _connect(address)
+        name = PLUGIN_PREFIX + client.id
+        try:
+            _check_scheduler(client, address)
+            accepted, refused = _start_workers(client, address, name, job)
+            _collect(client, name, tasks, job, _Watch(set(accepted), refused), on_done)
+        finally:
+            _close(client, name)
 
-    chatter = logging.getLogger("distributed")  # its tracebacks on a lost scheduler: our message says it
+
+@contextmanager
+def _quiet_dask():
+    """Dask's own log quiet (its tracebacks when the scheduler is lost): our lines say what happened."""
+    chatter = logging.getLogger("distributed")
     level = chatter.level
     chatter.setLevel(logging.CRITICAL)
-    client = _connect(address)
-    name = PLUGIN_PREFIX + client.id
     try:
-        _check_scheduler(client, address)
-        accepted, refused = _start_workers(client, address, name, job)
-        _collect(client, name, tasks, job, _Watch(set(accepted), refused), on_done)
+        yield
     finally:
-        _close(client, name)
         chatter.setLevel(level)
 
 
