@@ -11,11 +11,12 @@ all: book
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt pyproject.toml scripts/system-packages.sh
+$(VENV)/.installed: requirements.txt pyproject.toml scripts/system-packages.sh scripts/dask-grading.yaml
 	./scripts/system-packages.sh
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -qq "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(PY) -m pip install -qq -r requirements.txt
+	mkdir -p $(VENV)/etc/dask && cp scripts/dask-grading.yaml $(VENV)/etc/dask/autograder.yaml
 	touch $@
 
 book: setup

@@ -19,14 +19,20 @@ the grading processes report for each notebook (``OUT/results/<student>.json``),
 That is what the cluster adds (starting the workers, shipping, scheduling, idle tails),
 and it depends much less on how fast the notebooks themselves run. And notebooks per
 minute per core (two workers on two cores), the figure the README sizes a cluster with.
+
+First, before any run, it measures the CPU Dask's own processes (the scheduler, the
+workers and their nannies) use in 10 s of idling, with the settings in force (the course's
+venv carries ``scripts/dask-grading.yaml``).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -39,6 +45,18 @@ def outside_grading(out: Path, wall: float, workers: int) -> float:
     notebooks (the grading processes' own time per notebook is in ``out/results``)."""
     graded = [json.loads(p.read_text())["answer"]["seconds"] for p in (out / "results").glob("*.json")]
     return (wall * workers - sum(graded)) / len(graded)
+
+
+def idle_cpu(cluster, seconds: float = 10) -> float:
+    """Percent of one core that the cluster's Dask processes use, idle, over ``seconds``."""
+    import psutil
+
+    pids = [p.pid for p in cluster.processes] + list(cluster.client.run(os.getpid).values())
+    procs = [psutil.Process(pid) for pid in pids]
+    busy = lambda: sum(sum(p.cpu_times()[:2]) for p in procs)  # noqa: E731
+    before = busy()
+    time.sleep(seconds)
+    return 100 * (busy() - before) / seconds
 
 
 def main() -> None:
@@ -56,6 +74,8 @@ def main() -> None:
         subs = tmp / "submissions"
         solution_class(subs, args.n)
         with LocalDask(tmp / "cluster", workers=2) as cluster:
+            print(f"Dask's own processes (scheduler, 2 workers, their nannies), idle: {idle_cpu(cluster):.1f} % "
+                  "of a core", flush=True)
             for i in range(args.repeat):  # the order alternates, so that a drifting load favours neither
                 runs = [("local", local, ()), ("dask", dask, ("--dask", cluster.address))]
                 for kind, times, extra in runs[::-1] if i % 2 else runs:
