@@ -1,6 +1,7 @@
 """Grading on a Dask cluster against grading locally: the same notebooks, two workers each.
 
     .venv/bin/python bench/dask_grading.py [--n 100] [--repeat 1]
+    .venv/bin/python bench/dask_grading.py --idle
 
 Generates N chapter 1 submissions (the solution, every tenth with a bug) and grades them
 twice with ``python -m autograder grade``: with ``--workers 2``, and with ``--dask`` on a
@@ -22,7 +23,8 @@ minute per core (two workers on two cores), the figure the README sizes a cluste
 
 First, before any run, it measures the CPU Dask's own processes (the scheduler, the
 workers and their nannies) use in 10 s of idling, with the settings in force (the course's
-venv carries ``scripts/dask-grading.yaml``).
+venv carries ``scripts/dask-grading.yaml``). ``--idle`` only measures that, with those
+settings and with Dask's defaults.
 """
 from __future__ import annotations
 
@@ -40,10 +42,14 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "bench"))
 
 
+def grading_seconds(out: Path) -> list[float]:
+    """The grading processes' own seconds for each notebook of a run (``out/results``)."""
+    return [json.loads(p.read_text())["answer"]["seconds"] for p in (out / "results").glob("*.json")]
+
+
 def outside_grading(out: Path, wall: float, workers: int) -> float:
-    """Seconds per notebook that ``workers`` workers spent, in ``wall`` seconds, outside grading
-    notebooks (the grading processes' own time per notebook is in ``out/results``)."""
-    graded = [json.loads(p.read_text())["answer"]["seconds"] for p in (out / "results").glob("*.json")]
+    """Seconds per notebook that ``workers`` workers spent, in ``wall`` seconds, outside grading notebooks."""
+    graded = grading_seconds(out)
     return (wall * workers - sum(graded)) / len(graded)
 
 
@@ -59,6 +65,23 @@ def idle_cpu(cluster, seconds: float = 10) -> float:
     return 100 * (busy() - before) / seconds
 
 
+#: Dask's defaults for what ``scripts/dask-grading.yaml`` changes (environment variables win over files).
+DASK_DEFAULTS = {"DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL": "20ms",
+                 "DASK_DISTRIBUTED__ADMIN__SYSTEM_MONITOR__INTERVAL": "500ms",
+                 "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "True",
+                 "DASK_DISTRIBUTED__WORKER__MEMORY__MONITOR_INTERVAL": "100ms"}
+
+
+def idle_only() -> None:
+    from dask_cluster import LocalDask
+
+    with tempfile.TemporaryDirectory(prefix="bench-dask-idle-") as tmp:
+        for label, env in [("the course's settings", None), ("Dask's defaults", DASK_DEFAULTS)]:
+            with LocalDask(Path(tmp) / label.split()[1], workers=2, env=env) as cluster:
+                time.sleep(5)  # past start-up
+                print(f"idle scheduler, 2 workers and their nannies, {label}: {idle_cpu(cluster, 30):.1f} % of a core")
+
+
 def main() -> None:
     from dask_cluster import LocalDask
     from grading_speed import grade_ours
@@ -67,7 +90,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--idle", action="store_true", help="only the idle CPU of Dask's processes")
     args = parser.parse_args()
+    if args.idle:
+        return idle_only()
     local, dask, outside = [], [], {"local": [], "dask": []}
     with tempfile.TemporaryDirectory(prefix="bench-dask-") as tmp:
         tmp = Path(tmp)
@@ -81,8 +107,10 @@ def main() -> None:
                 for kind, times, extra in runs[::-1] if i % 2 else runs:
                     times.append(grade_ours(subs, tmp / f"{kind}{i}", 2, *extra))
                     outside[kind].append(outside_grading(tmp / f"{kind}{i}", times[-1], 2))
-                print(f"run {i + 1}: local {local[-1]:.1f} s ({outside['local'][-1]:.2f} s per notebook outside "
-                      f"grading), dask {dask[-1]:.1f} s ({outside['dask'][-1]:.2f} s)", flush=True)
+                inside = {kind: statistics.mean(grading_seconds(tmp / f"{kind}{i}")) for kind in outside}
+                print(f"run {i + 1}: local {local[-1]:.1f} s (per notebook: grading {inside['local']:.2f} s, outside "
+                      f"{outside['local'][-1]:.2f} s), dask {dask[-1]:.1f} s (grading {inside['dask']:.2f} s, "
+                      f"outside {outside['dask'][-1]:.2f} s)", flush=True)
     report(args.n, local, dask, outside["local"], outside["dask"])
 
 

@@ -17,10 +17,12 @@ DASK = [sys.executable, "-m", "dask"]
 
 class LocalDask:
     """``with LocalDask(folder, workers=2) as cluster: ... cluster.address``. Logs and the
-    workers' local directories go under ``folder``."""
+    workers' local directories go under ``folder``; ``env``: extra environment variables
+    for every process (Dask settings: ``DASK_DISTRIBUTED__...``)."""
 
-    def __init__(self, folder: Path, workers: int = 2):
+    def __init__(self, folder: Path, workers: int = 2, env: dict[str, str] | None = None):
         self.folder = folder
+        self.env = {**os.environ, **(env or {})}
         self.processes: list[subprocess.Popen] = []
         self._client = None
         folder.mkdir(parents=True, exist_ok=True)
@@ -48,12 +50,12 @@ class LocalDask:
     def _spawn(self, name: str, args: list[str], env: dict | None = None) -> None:
         log = open(self.folder / f"{name}.log", "ab")
         # run from the cluster's folder: ``python -m`` puts its working folder first on the path
-        self.processes.append(subprocess.Popen(DASK + args, stdout=log, stderr=log, env=env, cwd=self.folder,
-                                               start_new_session=True))
+        self.processes.append(subprocess.Popen(DASK + args, stdout=log, stderr=log, env=env or self.env,
+                                               cwd=self.folder, start_new_session=True))
         log.close()
 
     def add_worker(self, name: str, env: dict | None = None) -> None:
-        """Start one single-threaded worker (``env``: its environment, default ours)."""
+        """Start one single-threaded worker (``env``: its whole environment, default the cluster's)."""
         self._spawn(name, ["worker", self.address, "--nthreads", "1", "--no-dashboard", "--name", name,
                            "--local-directory", str(self.folder / name)], env)
 
