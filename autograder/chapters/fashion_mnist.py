@@ -30,7 +30,8 @@ from ..checks.compare import assert_tensor_matches
 from ..checks.devices import devices as default_devices
 from ..checks.devices import grid
 from ..checks.hints import matches
-from ..checks.ops import basic
+from ..checks.rules import Exercise, Rule
+from ..checks.shortcuts import AUTOGRAD, LINEAR, LOG_SOFTMAX, NLL, NO_GRAD, RELU, SOFTMAX
 from ..checks.vjp import vjp
 
 #: (in_features, out_features) of the three Linear layers.
@@ -38,10 +39,24 @@ LAYERS = ((784, 512), (512, 512), (512, 10))
 #: 784*512 + 512 + 512*512 + 512 + 512*10 + 10
 EXPECTED_PARAMETERS = sum(i * o + o for i, o in LAYERS)
 PARAM_NAMES = ("W1", "b1", "W2", "b2", "W3", "b3")
-#: The from-scratch MLP and the loss use basic operators only: no ``F.linear`` / ``addmm``
-#: (ReLU, softmax, log_softmax and the library losses are not basic either).
-ALLOWED = {"mlp_forward": basic(), "mlp_backward": basic(), "softmax_cross_entropy": basic()}
-TOL32 = dict(rtol=1e-4, atol=1e-5)  # sums over 784 products: float32 reorderings differ more than 1 ulp
+#: float32 ``(rtol, atol)`` for the network's outputs: sums over 784 products, whose
+#: float32 roundings differ by more than an ulp from one order of summation to another.
+LONG_SUMS = (1e-4, 1e-5)
+TOL32 = dict(rtol=LONG_SUMS[0], atol=LONG_SUMS[1])
+#: The rules of each graded function: the network and the training loop may use all of
+#: torch; the from-scratch MLP and the loss use basic operations only (no ``F.linear`` /
+#: ``addmm``, ReLU, softmax, log_softmax or the library losses), and no autograd in a
+#: hand-written backward; evaluation turns gradient tracking off.
+EXERCISE = Exercise("07-fashion-mnist", (
+    Rule("NeuralNetwork", ("test_network",), any_op=True),
+    Rule("softmax_cross_entropy", ("test_cross_entropy",), (SOFTMAX, LOG_SOFTMAX, NLL, AUTOGRAD)),
+    Rule("mlp_forward", ("test_mlp_forward", "test_mlp_backward"), (RELU, LINEAR), tolerance=LONG_SUMS),
+    Rule("mlp_backward", ("test_mlp_backward",), (RELU, LINEAR, AUTOGRAD), tolerance=LONG_SUMS),
+    Rule("train_one_epoch", ("test_train_one_epoch", "test_training_accuracy"), any_op=True),
+    Rule("evaluate", ("test_evaluate",), any_op=True, requires=(NO_GRAD,)),
+))
+#: The aten operators each function may run (the recorder's allow-list).
+ALLOWED = EXERCISE.allowed()
 LINEAR_TYPE = "torch.nn.modules.linear.Linear"
 MODULE_TYPE = "torch.nn.modules.module.Module"
 

@@ -34,12 +34,23 @@ from ..referee.session import ChannelError
 from ..checks.devices import devices as default_devices
 from ..checks.devices import grid
 from ..checks.hints import matches
-from ..checks.ops import LINEAR, basic
+from ..checks.ops import LINEAR as LINEAR_OPS
+from ..checks.rules import Exercise, Rule
+from ..checks.shortcuts import AUTOGRAD, RELU, SIGMOID
 from ..checks.vjp import vjp
 
-#: The basic operators; a Linear forward may also run ``addmm`` (``F.linear``). What would
-#: give a backward away, autograd, is refused separately.
-ALLOWED = {"Relu": basic(), "Sigmoid": basic(), "Linear": basic(plus=LINEAR), "Flatten": basic()}
+#: The rules of each graded class (every method of it): the basic operations; a Linear
+#: may also run ``addmm`` (``F.linear``). What would give a backward away, autograd, is a
+#: shortcut for every layer.
+EXERCISE = Exercise("06-layers", (
+    Rule("Relu", ("test_relu", "test_mlp"), (RELU, AUTOGRAD)),
+    Rule("Sigmoid", ("test_sigmoid", "test_mlp"), (SIGMOID, AUTOGRAD)),
+    Rule("Linear", ("test_linear_init", "test_linear", "test_mlp"), (AUTOGRAD,), plus=LINEAR_OPS),
+    Rule("Flatten", ("test_flatten", "test_mlp"), (AUTOGRAD,)),
+    Rule("Sequential", ("test_sequential", "test_mlp"), (AUTOGRAD,), plus=LINEAR_OPS),
+))
+#: The aten operators each class's methods may run (the recorder's allow-list).
+ALLOWED = EXERCISE.allowed()
 
 # Messages for mistakes that are broken rules rather than wrong values.
 _DOUT_SHARED = ("backward changed the upstream gradient `dout` it was given. The caller may still need it: "

@@ -20,7 +20,8 @@ import torch.nn.functional as F
 
 from ..checks.cases import Case, randn
 from ..checks.calls import CheckFailure, raised, watched_call
-from ..checks.ops import basic
+from ..checks.rules import Exercise, Rule
+from ..checks.shortcuts import AUTOGRAD, LOG_SOFTMAX, NLL, SOFTMAX
 from ..checks.hints import Mismatch, matches
 from ..checks.vjp import vjp
 
@@ -164,9 +165,20 @@ def cases(*families: Callable, log_probs: bool) -> Callable[[str, torch.dtype], 
 
 
 # ---------------------------------------------------------------- allowed operators
-#: The basic operators only: torch's nll_loss and cross_entropy kernels, its softmax and
-#: log_softmax, logsumexp and their backward are not basic.
-ALLOWED = {name: basic() for name in ("nll_loss", "nll_loss_backward", "cross_entropy", "cross_entropy_backward")}
+#: The rules of each graded function: the basic operations only (torch's nll_loss and
+#: cross_entropy kernels, its softmax, log_softmax and logsumexp are shortcuts); backwards
+#: are written from their formulas, not by autograd.
+_LOSSES = (NLL, LOG_SOFTMAX, SOFTMAX)
+EXERCISE = Exercise("05-losses", (
+    Rule("nll_loss", ("test_nll_loss", "test_nll_loss_weight", "test_nll_loss_ignore_index"), _LOSSES),
+    Rule("nll_loss_backward", ("test_nll_loss_backward", "test_nll_loss_backward_weight_ignore"), (*_LOSSES, AUTOGRAD)),
+    Rule("cross_entropy", ("test_cross_entropy", "test_cross_entropy_extreme", "test_cross_entropy_weight_ignore"),
+         _LOSSES),
+    Rule("cross_entropy_backward", ("test_cross_entropy_backward", "test_cross_entropy_backward_weight_ignore"),
+         (*_LOSSES, AUTOGRAD)),
+))
+#: The aten operators each function may run (the recorder's allow-list).
+ALLOWED = EXERCISE.allowed()
 
 # ---------------------------------------------------------------- hints (known mistakes)
 

@@ -19,12 +19,20 @@ import torch.nn.functional as F
 
 from ..checks.cases import Case
 from ..checks.hints import matches
-from ..checks.ops import basic
+from ..checks.rules import Exercise, Rule
+from ..checks.shortcuts import AUTOGRAD, LOG_SIGMOID, LOG_SOFTMAX, SIGMOID
 
-#: Every function may run the basic operators only: torch's sigmoid, log-sigmoid,
-#: softplus, logaddexp, tanh and softmax are library routes to the answer.
-ALLOWED = {name: basic() for name in ("sigmoid", "sigmoid_backward", "log_sigmoid", "log_sigmoid_backward")}
-
+#: The rules of each graded function: the basic operations only (torch's sigmoid, its
+#: log-sigmoid, softplus and logaddexp are library routes to the answers); backwards are
+#: written from their formulas, not by autograd.
+EXERCISE = Exercise("02-sigmoid", (
+    Rule("sigmoid", ("test_sigmoid",), (SIGMOID,)),
+    Rule("sigmoid_backward", ("test_sigmoid_backward",), (SIGMOID, AUTOGRAD)),
+    Rule("log_sigmoid", ("test_log_sigmoid",), (LOG_SIGMOID, SIGMOID, LOG_SOFTMAX)),
+    Rule("log_sigmoid_backward", ("test_log_sigmoid_backward",), (LOG_SIGMOID, SIGMOID, LOG_SOFTMAX, AUTOGRAD)),
+))
+#: The aten operators each function may run (the recorder's allow-list).
+ALLOWED = EXERCISE.allowed()
 
 def plain_cases(device, dtype):
     """The shape families without the extreme values (what the visible tests use)."""

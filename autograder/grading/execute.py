@@ -11,8 +11,9 @@ grade_id, never from the student's metadata:
   from the source notebook's text, against the notebook's names over the data-only
   channel; the referee writes the cell's outputs, which nbgrader then scores.
 
-It also scans the answer cells for escape hatches (:mod:`autograder.referee.scan`), and
-records what happened (:class:`NotebookRun`) in the notebook's metadata, under
+It also runs the static check on the answer cells (:mod:`autograder.referee.static`): a
+test whose function takes a forbidden shortcut fails with the line quoted, and code the
+check cannot see through flags the row. It records what happened (:class:`NotebookRun`) in the notebook's metadata, under
 ``autograder``, for the worker.
 """
 from __future__ import annotations
@@ -31,7 +32,8 @@ from traitlets import Integer, Unicode
 from .. import notebook as nbfacts
 from ..checks.context import Settings
 from ..checks.devices import available_devices
-from ..referee import scan
+from ..chapters import exercise
+from ..referee import static
 from ..referee.cell import CellOutcome, run_test_cell
 from ..referee.session import ChannelError, Session
 from .answer import Status
@@ -107,7 +109,13 @@ class TwoSidedExecute(Execute):
         self._run = NotebookRun()
         answers = [(i, nbfacts.source(c)) for i, c in enumerate(nb.cells)
                    if nbfacts.submitted_kind(c, self._kinds) in (nbfacts.CellKind.ANSWER, nbfacts.CellKind.EXTRA)]
-        self._run.flags = [flag.quote() for flag in scan.scan(answers)]
+        positions: dict[str, int] = {}
+        for i, cell in enumerate(nb.cells):
+            if nbfacts.submitted_kind(cell, self._kinds) is nbfacts.CellKind.TEST:
+                positions.setdefault(nbfacts.grade_id(cell), i)
+        report = static.check(answers, exercise(info["assignment"]), positions)
+        self._run.flags = [flag.quote() for flag in report.flags]
+        self._violations = report.violations
         try:
             nb, resources = super().preprocess(nb, resources, retries)
         finally:
@@ -171,6 +179,8 @@ class TwoSidedExecute(Execute):
     def _referee(self, grade_id: str) -> CellOutcome:
         if self._stopped:
             return CellOutcome(grade_id, False, error_type="GradingError", message=f"not run: {self._stopped}")
+        if grade_id in self._violations:
+            return CellOutcome(grade_id, False, error_type="RuleError", message=self._violations[grade_id].message)
         deadline = time.monotonic() + (self.timeout or 120)
         try:
             session, msg_id = self._open(deadline)
