@@ -184,8 +184,8 @@ BUGS = {
     "sigmoid_shortcut": (
         {"sigmoid_solution": (_TWO_BRANCH, "return torch.sigmoid(x)")},
         # the shortcut is called by log_sigmoid_backward too (through the student's sigmoid)
-        {"test_sigmoid": ("sigmoid runs aten.sigmoid",), "test_log_sigmoid_backward": ("log_sigmoid_backward runs "
-                                                                                      "aten.sigmoid",)}),
+        {"test_sigmoid": ("`sigmoid` uses torch's sigmoid",),
+         "test_log_sigmoid_backward": ("`log_sigmoid_backward` uses torch's sigmoid through `sigmoid`",)}),
     "sigmoid_backward_in_place": (
         {"sigmoid_backward_solution": ("return grad_out * y * (1 - y)", "grad_out *= y * (1 - y)\n    return grad_out")},
         {"test_sigmoid_backward": ("sigmoid_backward modified its input `grad_out` in place",

@@ -107,7 +107,7 @@ SHORTCUTS = [
     ("05-losses", "import torch.nn.functional as F\ndef cross_entropy(z, t, weight=None, ignore_index=-100, "
                   "reduction='mean'):\n    return F.cross_entropy(z, t)\n", "test_cross_entropy_extreme", "F.cross_entropy"),
     ("07-fashion-mnist", "def evaluate(model, batches, loss_fn, device):\n    model.eval()\n    return 0.0, 0.0\n",
-     "test_evaluate", "never turns gradient tracking off"),
+     "test_evaluate", "does not turn gradient tracking off"),
     ("07-fashion-mnist", "import torch.nn.functional as F\ndef mlp_forward(params, x):\n"
                          "    return F.linear(x, params['W1'], params['b1']), None\n", "test_mlp_backward", "F.linear"),
 ]

@@ -10,9 +10,9 @@ on the student's side (``side_of(cls).lib``).
 The layer contract the assignment states (and these checks enforce):
 
 - ``layer.forward(x)`` returns the output and caches what backward needs;
-- ``layer.backward(dout)`` returns ``dx`` (shaped like the last forward's ``x``) and, for a
+- ``layer.backward(grad_out)`` returns ``dx`` (shaped like the last forward's ``x``) and, for a
   layer with parameters, stores ``grad_weight`` / ``grad_bias`` shaped like ``weight`` /
-  ``bias``; it never calls autograd and never modifies ``dout`` or ``x``;
+  ``bias``; it never calls autograd and never modifies ``grad_out`` or ``x``;
 - backward uses the *last* forward's input;
 - ``Linear(in_features, out_features, device=None, dtype=None)`` keeps torch's layout:
   ``weight`` (out, in), ``bias`` (out,), ``y = x @ weight.T + bias``, both drawn from
@@ -53,20 +53,20 @@ EXERCISE = Exercise("06-layers", (
 ALLOWED = EXERCISE.allowed()
 
 # Messages for mistakes that are broken rules rather than wrong values.
-_DOUT_SHARED = ("backward changed the upstream gradient `dout` it was given. The caller may still need it: "
-                "when a value feeds two layers (a skip connection, a shared weight), the same `dout` goes to "
+_GRAD_OUT_SHARED = ("backward changed the upstream gradient `grad_out` it was given. The caller may still need it: "
+                    "when a value feeds two layers (a skip connection, a shared weight), the same `grad_out` goes to "
                 "both, and the second one then sees what you wrote into it. ")
-#: What to do instead of writing into ``dout``, for each layer (the fix that is right for it).
+#: What to do instead of writing into ``grad_out``, for each layer (the fix that is right for it).
 INPLACE_HINTS = {
-    "Relu": _DOUT_SHARED + ("Build a new tensor from the mask forward saved (self.mask = x > 0): "
-                            "`torch.where(self.mask, dout, 0)` or `dout * self.mask`, not `dout[~self.mask] = 0`."),
-    "Sigmoid": _DOUT_SHARED + ("Return a new tensor, `dout * self.out * (1 - self.out)`, not `dout *= ...` "
-                               "or `dout.mul_(...)`."),
-    "Linear": _DOUT_SHARED + ("Compute everything from `dout` without writing into it: `dout @ self.weight`, "
-                              "`dout.T @ self.x` and `dout.sum(dim=0)` are new tensors already."),
-    "Flatten": _DOUT_SHARED + "Return a new view or copy, `dout.reshape(self.shape)`, not `dout.resize_(...)`.",
+    "Relu": _GRAD_OUT_SHARED + ("Build a new tensor from the mask forward saved (self.mask = x > 0): "
+                            "`torch.where(self.mask, grad_out, 0)` or `grad_out * self.mask`, not `grad_out[~self.mask] = 0`."),
+    "Sigmoid": _GRAD_OUT_SHARED + ("Return a new tensor, `grad_out * self.out * (1 - self.out)`, not `grad_out *= ...` "
+                               "or `grad_out.mul_(...)`."),
+    "Linear": _GRAD_OUT_SHARED + ("Compute everything from `grad_out` without writing into it: `grad_out @ self.weight`, "
+                              "`grad_out.T @ self.x` and `grad_out.sum(dim=0)` are new tensors already."),
+    "Flatten": _GRAD_OUT_SHARED + "Return a new view or copy, `grad_out.reshape(self.shape)`, not `grad_out.resize_(...)`.",
 }
-INPLACE_HINT = _DOUT_SHARED + "Compute a new tensor from `dout` instead of writing into it."
+INPLACE_HINT = _GRAD_OUT_SHARED + "Compute a new tensor from `grad_out` instead of writing into it."
 
 
 def inplace_hint(layer: str) -> Callable[[str], str]:
@@ -105,7 +105,7 @@ def _sigmoid64(x):
 
 
 #: Hints keyed by layer, then by what is compared: "output", "dx", "grad_weight", "grad_bias",
-#: "init". Mismatch hints see ``case.args == (x, dout, weight, bias)`` (weight and bias only
+#: "init". Mismatch hints see ``case.args == (x, grad_out, weight, bias)`` (weight and bias only
 #: for Linear).
 HINTS = {
     "Relu": {
@@ -113,17 +113,17 @@ HINTS = {
         "dx": [
             matches(_relu_at_zero, "ReLU's gradient at exactly 0 is 0 (as in torch): the mask is x > 0, not x >= 0."),
             matches(lambda x, g, *_a, **_k: (x > 0).to(x.dtype),
-                    "you returned the local derivative (x > 0); backward returns dout times it."),
+                    "you returned the local derivative (x > 0); backward returns grad_out times it."),
         ],
     },
     "Sigmoid": {
         "output": [],
         "dx": [
             matches(_sigmoid_from_input,
-                    "you computed dout * x * (1 - x) from the input x: the formula is dout * y * (1 - y) "
+                    "you computed grad_out * x * (1 - x) from the input x: the formula is grad_out * y * (1 - y) "
                     "with y the output saved by forward."),
             matches(lambda x, g, *_a, **_k: (lambda y: y * (1 - y))(_sigmoid64(x)),
-                    "you returned y * (1 - y), the local derivative; backward returns dout * y * (1 - y)."),
+                    "you returned y * (1 - y), the local derivative; backward returns grad_out * y * (1 - y)."),
         ],
     },
     "Linear": {
@@ -136,19 +136,19 @@ HINTS = {
         ],
         "dx": [
             matches(lambda x, g, w, b, **_k: g @ w.T,
-                    "dx = dout @ weight (weight is (out, in), dout is (N, out), dx is (N, in)); you used weight.T."),
+                    "dx = grad_out @ weight (weight is (out, in), grad_out is (N, out), dx is (N, in)); you used weight.T."),
         ],
         "grad_weight": [
             matches(lambda x, g, w, b, **_k: x.T @ g,
-                    "grad_weight is transposed: it has weight's shape (out, in), so grad_weight = dout.T @ x, "
-                    "not x.T @ dout."),
+                    "grad_weight is transposed: it has weight's shape (out, in), so grad_weight = grad_out.T @ x, "
+                    "not x.T @ grad_out."),
             matches(lambda x, g, w, b, **_k: (g.T @ x) / x.shape[0],
                     "grad_weight is divided by the batch size: backward sums over the batch (the loss "
                     "already holds any mean)."),
         ],
         "grad_bias": [
             matches(lambda x, g, w, b, **_k: g.mean(0),
-                    "grad_bias is the *sum* of dout over the batch (dim 0), not its mean."),
+                    "grad_bias is the *sum* of grad_out over the batch (dim 0), not its mean."),
         ],
     },
     "Flatten": {"output": [], "dx": []},
@@ -231,7 +231,7 @@ def _run_step(layer, name, x, g, allowed, where):
             raise CheckFailure(f"{raised(name + '.forward', err)}\n  on {where}.\nHint: {VIEW_HINT}") from None
         raise
     dx = watched_call(layer.backward, (g,), name=f"{name}.backward", where=where, allowed=allowed,
-                      allow_autograd=False, arg_names=("dout",), inplace_hint=lambda _: inplace_hint)
+                      allow_autograd=False, arg_names=("grad_out",), inplace_hint=lambda _: inplace_hint)
     kept = side_of(layer).fetch(x)
     if not _unchanged(x_before, kept):
         raise CheckFailure(f"{name}.backward modified the forward input x in place on {where}.\nHint: {INPUT_CHANGED_HINT}")
@@ -268,10 +268,10 @@ def check_layer(
     ``make_layer(**case.kwargs)`` builds the student's layer; ``make_reference(**case.kwargs)``
     the torch module (built on CPU in float64 semantics, then moved to the case's device and
     dtype); its parameters are copied into the layer (``layer.weight = ...``). For each case:
-    the output matches the module's; ``backward(dout)`` with a random ``dout`` returns autograd's
-    ``dx`` and stores ``grad_<param>`` equal to autograd's; ``x`` and ``dout`` are unchanged;
+    the output matches the module's; ``backward(grad_out)`` with a random ``grad_out`` returns autograd's
+    ``dx`` and stores ``grad_<param>`` equal to autograd's; ``x`` and ``grad_out`` are unchanged;
     autograd is refused inside backward; and a *fresh* layer that saw another input first
-    (forward(x0), forward(x), backward(dout)) gives the same gradients (no stale cache);
+    (forward(x0), forward(x), backward(grad_out)) gives the same gradients (no stale cache);
     ``vary_batch``: x0 has one more row than x (layers that take a batch: Linear, Flatten).
     """
     hints = hints or {}
@@ -311,7 +311,7 @@ def check_layer(
             except Exception as err:  # noqa: BLE001 - the student's error, explained
                 raise CheckFailure(
                     f"{raised(name + '.backward', err)}\n  after a second forward: forward(x0), forward(x), "
-                    f"backward(dout) on {where}.\nHint: {STALE_HINT}"
+                    f"backward(grad_out) on {where}.\nHint: {STALE_HINT}"
                 ) from None
             got = [dx] + [_grad_attr(layer, name, pname, where) for pname, _ in params]
             for what, a, b in zip(["dx"] + [f"grad_{p}" for p, _ in params], got, [dx_ref, *pgrads_ref]):
@@ -321,7 +321,7 @@ def check_layer(
                     said = "gradient dx" if what == "dx" else f"self.{what}"
                     raise CheckFailure(
                         f"{name}.backward gave a wrong {said} after a second forward: forward(x0), forward(x), "
-                        f"backward(dout) on {where}, although one forward then backward was right.\n"
+                        f"backward(grad_out) on {where}, although one forward then backward was right.\n"
                         f"Hint: {STALE_HINT}\n(details: {err})"
                     ) from None
             count += 1
@@ -446,12 +446,12 @@ def check_sequential(Sequential, *, devices: Iterable[str] | None = None) -> Non
         _order_hint(y, x, expected, "forward", "forward of layer 0, then 1, then 2")
         assert_tensor_matches(y, expected, name="Sequential.forward", case=case)
         dx = watched_call(model.backward, (g,), name="Sequential.backward", where=where, allow_autograd=False,
-                          arg_names=("dout",))
+                          arg_names=("grad_out",))
         expected = g
         for a, b in reversed(TOY_LAYERS):
             expected = a * expected + b
         _order_hint(dx, g, expected, "backward", "backward of layer 2, then 1, then 0: the chain rule runs from the "
-                                                 "output back to the input, each layer's dx being the previous one's dout")
+                                                 "output back to the input, each layer's dx being the previous one's grad_out")
         assert_tensor_matches(dx, expected, name="Sequential.backward", case=Case("three toy layers", (g,)),
                               what="gradient dx")
     print("OK: Sequential runs forward in order and backward in reverse")
@@ -596,7 +596,7 @@ def _locate(layers, reference, x, case, g_seed, later_batch: bool = False) -> Ch
                      f"{named(i)}", (arg,)).describe()
         try:
             got = watched_call(getattr(layers[i], method), (arg,), name=f"{named(i)}.{method}", where=where,
-                               allow_autograd=method == "forward", arg_names=("x" if method == "forward" else "dout",))
+                               allow_autograd=method == "forward", arg_names=("x" if method == "forward" else "grad_out",))
             if method == "forward":
                 compare(i, got, inputs[i + 1], "forward", "output", "output")
             else:

@@ -42,7 +42,8 @@ class Shortcut:
 @dataclass(frozen=True)
 class Requirement:
     """Something a graded function must do, seen in its code: one of ``names`` (under
-    ``torch``) must be reached. ``advice``: what to write, for the message and the text."""
+    ``torch``) must be reached. ``label`` reads after "must" (``"turn gradient tracking
+    off"``); ``advice``: what to write, for the message and the text."""
 
     label: str
     names: frozenset[str]

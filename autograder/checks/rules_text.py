@@ -1,6 +1,9 @@
 """The rules paragraph of a released notebook, written from the exercise's rule table."""
 from __future__ import annotations
 
+import torch
+
+from .compare import INPUT_ULPS, TOLERANCES
 from .ops import BASIC, FAMILIES
 from .rules import Exercise, Rule
 
@@ -57,17 +60,22 @@ def render(exercise: Exercise) -> str:
     ]
     if musts:
         lines += ["", *musts]
-    modules = sorted(exercise.modules)
+    restricted = {"os": "`os.path`", "sys": "`sys.version`", "IPython": "`IPython.display`"}
+    modules = [restricted.get(m, f"`{m}`") for m in sorted(exercise.modules, key=str.lower)]
+    rtol32, atol32 = TOLERANCES[torch.float32]
+    rtol64, atol64 = TOLERANCES[torch.float64]
+    eps32 = torch.finfo(torch.float32).eps
     lines += [
         "",
-        f"**Imports**: answer cells may import {_code(modules)}. Code the grader cannot read without running it "
-        "(`exec`/`eval` under any name, `getattr` with a name built at run time, `vars()`, `__dict__`, threads and "
-        "other processes, torch's private `torch._...` internals, other modules) is flagged for your instructor "
-        "to look at; it costs no points by itself.",
+        f"**Imports**: answer cells may import {', '.join(modules)}. Code the grader cannot read without running "
+        "it (`exec`/`eval` under any name, `getattr` with a name built at run time, `vars()`, `__dict__`, threads "
+        "and other processes, torch's private `torch._...` internals, other modules) is flagged for your "
+        "instructor to look at; it costs no points by itself.",
         "",
-        "**Close enough**: results are compared as `torch.testing.assert_close` compares them (float32: rtol "
-        "1.3e-6, atol 1e-5; float64: rtol 1e-7, atol 1e-7), plus a few units in the last place of the largest "
-        "input each value depends on (for float32 inputs of ±1000 that is 6.1e-5 per unit), so every correct "
-        "formula passes, and torch's own alternatives too.",
+        f"**Close enough**: results are compared as `torch.testing.assert_close` compares them (float32: rtol "
+        f"{rtol32:g}, atol {atol32:g}; float64: rtol {rtol64:g}, atol {atol64:g}), plus the rounding of the inputs: "
+        f"{INPUT_ULPS} x eps x |the largest input the value depends on| (eps = {eps32:.2g} in float32, so "
+        f"{INPUT_ULPS * eps32 * 1000:.1g} at inputs of ±1000). Every correct formula passes, and torch's own "
+        "alternatives too.",
     ]
     return "\n".join(lines)

@@ -34,6 +34,9 @@ LOG_SOFTMAX = _shortcut("torch's log-softmax and logsumexp",
 NLL = _shortcut("torch's losses", "nll_loss NLLLoss nll_loss2d nll_loss_nd cross_entropy CrossEntropyLoss "
                 "cross_entropy_loss", "nll_loss nll_loss2d nll_loss_nd nll_loss_forward cross_entropy_loss",
                 "F.nll_loss nn.NLLLoss F.cross_entropy nn.CrossEntropyLoss")
+BCE = _shortcut("torch's binary cross-entropy", "binary_cross_entropy binary_cross_entropy_with_logits BCELoss "
+                "BCEWithLogitsLoss", "binary_cross_entropy binary_cross_entropy_with_logits",
+                "F.binary_cross_entropy F.binary_cross_entropy_with_logits nn.BCEWithLogitsLoss")
 LINEAR = _shortcut("torch's linear layer", "linear Linear LazyLinear bilinear Bilinear addmm addmm_",
                    "linear addmm addmv addbmm baddbmm bilinear", "F.linear nn.Linear torch.addmm")
 NORMALIZE = _shortcut("torch's normalisations and norms",
@@ -47,6 +50,6 @@ AUTOGRAD = _shortcut("autograd", "backward grad vjp jvp jacobian hessian vhp hvp
                      "", "x.backward() torch.autograd.grad torch.autograd.functional.vjp")
 
 NO_GRAD = Requirement(
-    "turns gradient tracking off", frozenset({"no_grad", "inference_mode", "set_grad_enabled"}),
+    "turn gradient tracking off", frozenset({"no_grad", "inference_mode", "set_grad_enabled"}),
     "wrap the loop in `with torch.no_grad():` (or `torch.inference_mode()`): evaluation needs no gradients, "
     "and building the graph for every batch wastes memory and time.")

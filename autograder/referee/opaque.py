@@ -59,6 +59,12 @@ MODULE_REASONS = {
     "codeop": "compiling code from a string", "marshal": "code objects", "pickle": "loading objects from bytes",
     "autograder_kernel": "the grader's own code in your kernel", "__main__": "the notebook's namespace by name",
     "sys": None, "os": None,
+    # attributes of os and sys
+    "fork": "another process", "forkpty": "another process", "system": "a shell command", "popen": "a shell command",
+    "spawnv": "another process", "spawnl": "another process", "posix_spawn": "another process",
+    "execv": "replacing the process", "execl": "replacing the process", "kill": "signalling a process",
+    "_exit": "ending the process", "environ": "the environment", "modules": "the import system",
+    "path_hooks": "the import system", "meta_path": "the import system", "exit": "ending the process",
 }
 #: Modules an answer may import but not meet in grading (the course's own package is not
 #: in the grader's sandbox): not flagged, the import fails with its own message there.

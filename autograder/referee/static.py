@@ -66,7 +66,7 @@ def _shortcut_message(rule: Rule, shortcut: Shortcut, ref: Ref, chain: tuple[str
 
 
 def _requirement_message(rule: Rule, requirement: Requirement, where: str) -> str:
-    return (f"`{rule.function}` ({where}) never {requirement.label}: nothing in its code, or in the helpers it "
+    return (f"`{rule.function}` ({where}) does not {requirement.label}: nothing in its code, or in the helpers it "
             f"calls, does.\nHint: {requirement.advice}")
 
 
