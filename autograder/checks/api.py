@@ -19,7 +19,7 @@ from typing import Callable, Iterable
 import numpy as np
 import torch
 
-from .calls import CheckFailure, display_name, raised, watched_call
+from .calls import CheckFailure, display_name, raised, tensors_in, watched_call
 from .cases import DTYPES, Case, elementwise_cases, randn
 from .compare import assert_tensor_matches
 from .devices import devices as default_devices
@@ -89,6 +89,18 @@ def check_forward(
     _report(name if what == "result" else f"{name} ({what})", "matches torch", count, devices, dtypes)
 
 
+def _in_inputs_dtype(expected: torch.Tensor, args: tuple) -> torch.Tensor:
+    """A float ``expected`` written out in a test cell, in the dtype of the first float tensor
+    among ``args``: a literal follows torch's default dtype, which a student may have changed
+    (``torch.set_default_dtype(torch.float64)``) while the inputs were made before."""
+    if not (isinstance(expected, torch.Tensor) and expected.is_floating_point()):
+        return expected
+    for _, t in tensors_in(list(args)):
+        if t.is_floating_point():
+            return expected.to(t.dtype)
+    return expected
+
+
 def check_example(
     fn: Callable,
     args: tuple,
@@ -119,6 +131,7 @@ def check_example(
     """
     name = name or display_name(fn)
     kwargs = dict(kwargs or {})
+    expected = _in_inputs_dtype(expected, args)
     case = Case(label, tuple(args), kwargs)
     rules = {"inplace_hint": inplace_hint} if inplace_hint is not None else {}
     got = watched_call(fn, case.args, kwargs, name=name, where=case.describe(), allowed=allowed, arg_names=arg_names,

@@ -59,8 +59,11 @@ class StudentError(Exception):
 
 
 #: Builtin exceptions a student's exception may be mapped onto (only by their own module
-#: and name: nothing is imported).
-_MAPPABLE = ("StopIteration", "KeyboardInterrupt", "NotImplementedError", "IndexError", "KeyError", "ValueError",
+#: and name: nothing is imported). All derive from ``Exception``: a student's
+#: ``KeyboardInterrupt``, ``SystemExit``, ``GeneratorExit`` or other ``BaseException`` comes
+#: back as a plain ``Exception`` carrying its name, so it fails the test that called it and
+#: cannot stop the referee.
+_MAPPABLE = ("StopIteration", "NotImplementedError", "IndexError", "KeyError", "ValueError",
              "TypeError", "AttributeError", "ZeroDivisionError", "OverflowError", "MemoryError", "RecursionError",
              "RuntimeError", "AssertionError", "LookupError", "ArithmeticError", "NameError", "ImportError",
              "Exception")

@@ -38,6 +38,8 @@ class Report:
 
     flags: list[Flag] = field(default_factory=list)
     violations: dict[str, Violation] = field(default_factory=dict)
+    #: The notebook index of every cell that binds each top-level name.
+    defined_in: dict[str, list[int]] = field(default_factory=dict)
 
 
 def _shortcut_in(ref: Ref, shortcut: Shortcut) -> bool:
@@ -96,7 +98,8 @@ def check(cells: list[tuple[int, str]], exercise: Exercise | None, tests: dict[s
     parsed = [parse_cell(index, source) for index, source in cells]
     program = Program(parsed)
     modules = exercise.modules if exercise is not None else MODULES
-    report = Report(flags=opaque(parsed, modules, program.modules))
+    defined_in = {name: sorted({d.where.cell for d in found}) for name, found in program.definitions.items()}
+    report = Report(flags=opaque(parsed, modules, program.modules), defined_in=defined_in)
     if exercise is None:
         return report
     tests = tests or {}
