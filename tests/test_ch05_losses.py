@@ -370,3 +370,19 @@ def test_the_visible_error_cases_try_both_error_types_on_both_losses(capsys):
     message = failure(ch.check_raises_like, ns["nll_loss"], ch.nll_loss_reference, name="nll_loss",
                       cases=ch.basic_error_cases)
     assert message.startswith("nll_loss raised IndexError") and "torch raises RuntimeError here" in message
+
+
+def test_targets_and_class_weights_come_from_the_runs_secret():
+    """Two grading runs (two secrets) draw different targets and weights; JupyterLab (no
+    secret) draws the same ones every time, so a failure can be reproduced."""
+    from autograder.checks import context
+
+    def drawn(secret: int) -> list[torch.Tensor]:
+        with context.using(context.Settings(secret=secret)):
+            return [t for case in ch.weighted_loss_cases("cpu", torch.float32) for t in case.args[1:2]
+                    + (case.kwargs["weight"],)]
+
+    public, again, run_a, run_b = drawn(0), drawn(0), drawn(1234567), drawn(7654321)
+    assert all(torch.equal(a, b) for a, b in zip(public, again))
+    assert not all(torch.equal(a, b) for a, b in zip(run_a, run_b))
+    assert not all(torch.equal(a, b) for a, b in zip(public, run_a))

@@ -25,7 +25,7 @@ from torch.nn import functional as F
 
 from ..checks import context
 from ..checks.calls import CheckFailure, Part, display_name, is_a, side_of, type_name, watched_call
-from ..checks.cases import Case
+from ..checks.cases import Case, generator
 from ..checks.compare import assert_tensor_matches
 from ..checks.devices import devices as default_devices
 from ..checks.devices import grid
@@ -70,10 +70,6 @@ def reference_network() -> nn.Sequential:
 
 def _tol(dtype):
     return TOL32 if dtype == torch.float32 else {}
-
-
-def _generator(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(context.seed(seed))
 
 
 def _short_type(obj: Any) -> str:
@@ -128,7 +124,7 @@ def check_network(make_model: Callable[[], Any], *, devices: Iterable[str] | Non
     for device in default_devices() if devices is None else devices:
         model = model.to(device)
         for shape in ((5, 28, 28), (3, 1, 28, 28)):
-            x = torch.randn(shape, generator=_generator(1)).to(device)
+            x = torch.randn(shape, generator=generator(1)).to(device)
             got = model(x)
             case = Case(f"model(x) after .to({device!r})", (x,))
             with torch.no_grad():
@@ -165,7 +161,7 @@ def reference_mlp(params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Ten
 
 
 def _inputs(device, dtype, seed):
-    return torch.rand((6, 28, 28), generator=_generator(seed), dtype=torch.float64).to(device=device, dtype=dtype)
+    return torch.rand((6, 28, 28), generator=generator(seed), dtype=torch.float64).to(device=device, dtype=dtype)
 
 
 def _pair_or_fail(name: str, out: Any, what: str) -> tuple:
@@ -231,7 +227,7 @@ def check_mlp_backward(mlp_forward: Callable, mlp_backward: Callable, *, devices
         params, x = random_params(device, dtype), _inputs(device, dtype, 2)
         leaves = {k: v.clone().requires_grad_(True) for k, v in params.items()}
         logits = reference_mlp(leaves, x)
-        g = torch.randn(logits.shape, generator=_generator(3), dtype=torch.float64).to(device, dtype)
+        g = torch.randn(logits.shape, generator=generator(3), dtype=torch.float64).to(device, dtype)
         expected = dict(zip(PARAM_NAMES, vjp(logits, [leaves[k] for k in PARAM_NAMES], g)))
         case = Case("6 random images, random upstream gradient", (x,))
         out = watched_call(mlp_forward, (params, x), name="mlp_forward", where=case.describe(),
@@ -254,7 +250,7 @@ def check_mlp_backward(mlp_forward: Callable, mlp_backward: Callable, *, devices
 
 
 def _ce_cases(device, dtype):
-    g = _generator(4)
+    g = generator(4)
     for label, n, scale in (("8x10 logits", 8, 3.0), ("1x10 logits", 1, 3.0), ("large logits (+-100..1000)", 6, 400.0)):
         logits = (torch.randn((n, 10), generator=g, dtype=torch.float64) * scale).to(device, dtype)
         y = torch.randint(0, 10, (n,), generator=g).to(device)
@@ -340,7 +336,7 @@ def _initial_state(kind: str, seed: int) -> dict[str, torch.Tensor]:
 
 
 def _fake_batches(n_batches: int, seed: int, size: int = 16):
-    g = _generator(seed)
+    g = generator(seed)
     return [(torch.rand((size, 28, 28), generator=g), torch.randint(0, 10, (size,), generator=g)) for _ in range(n_batches)]
 
 
@@ -450,7 +446,7 @@ def _evaluation_batches(state, seed: int) -> list[tuple[torch.Tensor, torch.Tens
     """Zero-mean random inputs labelled by the probe's own eval-mode predictions: a right
     evaluate reports accuracy 1, and every mistake (train mode, forward without hooks) less
     (over 60 secrets, a loop skipping the hook agreed on at most 57 of 100 labels)."""
-    model, g = _eval_model(state, "cpu"), _generator(seed)
+    model, g = _eval_model(state, "cpu"), generator(seed)
     with torch.no_grad():
         inputs = [torch.randn((25, 28, 28), generator=g) for _ in range(4)]
         return [(X, model(_hooked(X)).argmax(1)) for X in inputs]
@@ -520,7 +516,7 @@ def check_training_reaches(train_one_epoch: Callable, evaluate: Callable, *, thr
         model.to(device)
         optimizer = side.lib("torch.optim.SGD", model.parameters(), lr=0.1, momentum=0.9)
         loss_fn = side.lib("torch.nn.CrossEntropyLoss")
-        gen = _generator(12)
+        gen = generator(12)
         start = time.perf_counter()
         for epoch in range(epochs):
             order = torch.randperm(1500, generator=gen)

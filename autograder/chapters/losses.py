@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 import torch
 import torch.nn.functional as F
 
-from ..checks.cases import Case, randn
+from ..checks.cases import Case, generator, randn
 from ..checks.calls import CheckFailure, raised, watched_call
 from ..checks.rules import Exercise, Rule
 from ..checks.shortcuts import AUTOGRAD, LOG_SOFTMAX, NLL, SOFTMAX
@@ -74,7 +74,7 @@ EXTREME_TARGETS = (2, 0, 2, 1, 0, 1)
 
 
 def _targets(n: int, classes: int, seed: int, device: str) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(seed)
+    gen = generator(seed)
     return torch.randint(0, classes, (n,), generator=gen).to(device)
 
 
@@ -99,7 +99,7 @@ def _with_reductions(label, x, target, extra=None) -> Iterator[Case]:
 
 
 def _weight(classes: int, dtype, device, seed: int) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(seed)
+    gen = generator(seed)
     return (0.1 + 2 * torch.rand((classes,), generator=gen, dtype=torch.float64)).to(device=device, dtype=dtype)
 
 
