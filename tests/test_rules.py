@@ -95,3 +95,17 @@ def test_release_writes_the_rules_cell_into_a_source_once(tmp_path):
     cells = nbfacts.read(path).cells
     assert nbfacts.grade_id(cells[1]) == rules_text.CELL_ID and cells[1].source == exercise("01-activations").markdown()
     assert write_rules(path, exercise("01-activations")) is False
+
+
+def test_no_check_or_chapter_module_imports_the_referee_or_the_grader():
+    """The checks talk to the student's side through checks.side.Side; the referee implements it."""
+    import ast
+
+    found = []
+    for folder in ("checks", "chapters"):
+        for path in sorted((REPO_ROOT / "autograder" / folder).glob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = [node.module or ""] if isinstance(node, ast.ImportFrom) else \
+                    [a.name for a in node.names] if isinstance(node, ast.Import) else []
+                found += [f"{folder}/{path.name}: {n}" for n in names if "referee" in n or "grading" in n]
+    assert found == []
