@@ -19,7 +19,7 @@ from typing import Callable, Iterator
 import torch
 import torch.nn.functional as F
 
-from ..checks.calls import CheckFailure, Part, display_name, type_name
+from ..checks.calls import Part, display_name, pair
 from ..checks.cases import Case, dim_cases, randn
 from ..checks.hints import matches, wrong_dim
 from ..checks.rules import Exercise, Rule
@@ -50,13 +50,7 @@ def softmax_channels_reference(x: torch.Tensor) -> torch.Tensor:
 
 
 def _pair(name: str, result: object) -> tuple:
-    if not isinstance(result, tuple) or len(result) != 2:
-        got = f"a {type_name(result)}" + (f" of length {len(result)}" if isinstance(result, tuple) else "")
-        raise CheckFailure(
-            f"{name} returned {got}; expected a pair (values, indices), like torch.max(x, dim).\n"
-            f"Hint: end with `return values, indices`."
-        )
-    return result
+    return pair(name, result, "(values, indices)", like="torch.max(x, dim)")
 
 
 def values_of(fn: Callable) -> Part:

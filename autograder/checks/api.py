@@ -49,7 +49,7 @@ def _reference(fn: Callable, args: tuple, kwargs: dict):
         return fn(*args, **kwargs)
 
 
-def _report(name: str, what: str, count: int, devices, dtypes) -> None:
+def report(name: str, what: str, count: int, devices, dtypes) -> None:
     used_devices = ", ".join(default_devices() if devices is None else devices)
     used_dtypes = ", ".join(str(d).replace("torch.", "") for d in (DTYPES if dtypes is None else dtypes))
     print(f"OK: {name} {what} on {count} cases ({used_devices}; {used_dtypes})")
@@ -86,7 +86,7 @@ def check_forward(
                            arg_names=arg_names)
         assert_tensor_matches(got, expected, name=name, case=case, hints=hints, rtol=rtol, atol=atol, what=what)
         count += 1
-    _report(name if what == "result" else f"{name} ({what})", "matches torch", count, devices, dtypes)
+    report(name if what == "result" else f"{name} ({what})", "matches torch", count, devices, dtypes)
 
 
 def _in_inputs_dtype(expected: torch.Tensor, args: tuple) -> torch.Tensor:
@@ -189,7 +189,7 @@ def check_derivative(
                            allow_autograd=False, arg_names=("x",))
         assert_tensor_matches(got, expected, name=name, case=case, hints=hints, rtol=rtol, atol=atol, what="derivative")
         count += 1
-    _report(name, "matches autograd", count, devices, dtypes)
+    report(name, "matches autograd", count, devices, dtypes)
 
 
 def default_backward_args(case: Case, y: torch.Tensor, g: torch.Tensor) -> tuple[tuple, dict, tuple[str, ...]]:
@@ -232,7 +232,7 @@ def check_backward(
             got, expected, name=name, case=mismatch_case, hints=hints, rtol=rtol, atol=atol, what="gradient"
         )
         count += 1
-    _report(name, "matches autograd", count, devices, dtypes)
+    report(name, "matches autograd", count, devices, dtypes)
 
 
 def check_raises(

@@ -74,6 +74,16 @@ def display_name(fn: Any, default: str = "function") -> str:
     return getattr(fn, "__name__", default)
 
 
+def pair(name: str, result: object, what: str, like: str = "") -> tuple:
+    """``result`` when it is a pair; else a :class:`CheckFailure` saying ``name`` must return
+    ``what`` (``"(values, indices)"``), ``like`` an example (``"torch.max(x, dim)"``)."""
+    if not isinstance(result, tuple) or len(result) != 2:
+        got = f"a {type_name(result)}" + (f" of length {len(result)}" if isinstance(result, tuple) else "")
+        raise CheckFailure(f"{name} returned {got}; expected a pair {what}" + (f", like {like}" if like else "")
+                           + f".\nHint: end with `return {what[1:-1]}`.")
+    return result
+
+
 class Part:
     """``fn`` seen as a function returning ``pick(result)``: one output of a function that
     returns several (``max_along``'s values). :func:`run` calls ``fn`` wherever it lives and
