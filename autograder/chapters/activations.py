@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import torch
 
+from ..checks.cases import plain_elementwise_cases
 from ..checks.hints import matches
 from ..checks.rules import Exercise, Rule
 from ..checks.shortcuts import AUTOGRAD, RELU, SIGMOID, STEP, TANH
@@ -64,8 +65,5 @@ HINTS = {
 }
 
 
-def plain_cases(device, dtype):
-    """The shape families without the extreme values (what the visible tests use)."""
-    from ..checks.cases import elementwise_cases
-
-    return elementwise_cases(device, dtype, extremes=False)
+#: The shape families without the extreme values (what the visible tests use).
+plain_cases = plain_elementwise_cases

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..checks.cases import Case
+from ..checks.cases import Case, plain_elementwise_cases
 from ..checks.hints import matches
 from ..checks.rules import Exercise, Rule
 from ..checks.shortcuts import AUTOGRAD, BCE, LOG_SIGMOID, LOG_SOFTMAX, SIGMOID, SOFTMAX, TANH
@@ -37,11 +37,8 @@ EXERCISE = Exercise("02-sigmoid", (
 #: The aten operators each function may run (the recorder's allow-list).
 ALLOWED = EXERCISE.allowed()
 
-def plain_cases(device, dtype):
-    """The shape families without the extreme values (what the visible tests use)."""
-    from ..checks.cases import elementwise_cases
-
-    return elementwise_cases(device, dtype, extremes=False)
+#: The shape families without the extreme values (what the visible tests use).
+plain_cases = plain_elementwise_cases
 
 
 def log_sigmoid_reference(x: torch.Tensor) -> torch.Tensor:

@@ -18,7 +18,7 @@ from typing import Iterator
 
 import torch
 
-from ..checks.cases import Case, dim_cases, randn
+from ..checks.cases import EXTREME_ROWS, Case, dim_cases, randn
 from ..checks.hints import matches, wrong_dim
 from ..checks.rules import Exercise, Rule
 from ..checks.shortcuts import AUTOGRAD, LOG_SOFTMAX, SOFTMAX
@@ -36,9 +36,6 @@ EXERCISE = Exercise("03-softmax", (
 #: The aten operators each function may run (the recorder's allow-list).
 ALLOWED = EXERCISE.allowed()
 
-#: Logits where exp overflows (1000) and underflows (-1000) in both float32 and float64.
-EXTREME_ROWS = ([1000.0, 0.0, -1000.0], [-1000.0, -1000.0, -1000.0], [1000.0, 1000.0, 999.0])
-
 
 def square_first_cases(device: str, dtype: torch.dtype) -> Iterator[Case]:
     """A square 2-d input on both dims first (where a wrong ``dim`` or a missing
@@ -51,7 +48,8 @@ def square_first_cases(device: str, dtype: torch.dtype) -> Iterator[Case]:
 
 
 def extreme_cases(device: str, dtype: torch.dtype) -> Iterator[Case]:
-    """``[1000, 0, -1000]`` as a vector, and a 3x3 of extreme rows along both dims."""
+    """``[1000, 0, -1000]`` as a vector, and the extreme rows (:data:`~autograder.checks.cases.EXTREME_ROWS`)
+    along both dims."""
     vector = torch.tensor(EXTREME_ROWS[0], dtype=dtype, device=device)
     yield Case("extreme values", (vector,), {"dim": 0})
     yield Case("extreme values", (vector,), {"dim": -1})

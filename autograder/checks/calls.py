@@ -15,12 +15,12 @@ its random generator.
 from __future__ import annotations
 
 import textwrap
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import torch
 
 from .ops import not_allowed
-from .side import CallRecord, LocalSide, StudentError, is_remote, side_of, tensors_in
+from .side import CallRecord, StudentError, is_remote, side_of, tensors_in
 
 
 class CheckFailure(AssertionError):

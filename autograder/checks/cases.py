@@ -22,6 +22,11 @@ DTYPES = (torch.float32, torch.float64)
 
 #: Values where naive formulas break: float32 ``exp`` overflows just above 88.72.
 EXTREME_VALUES = (-1000.0, -100.0, -89.0, -88.0, -20.0, -1.0, -1e-8, 0.0, 1e-8, 1.0, 20.0, 88.0, 89.0, 100.0, 1000.0)
+#: Rows of logits where a naive softmax or log-softmax breaks: exp overflows (1000, 89 in
+#: float32) and underflows (-1000), all equal, all very negative, ties at the top.
+EXTREME_ROWS = ((1000.0, 0.0, -1000.0), (-1000.0, -1000.0, -1000.0), (1000.0, 1000.0, 999.0),
+                (-1000.0, 1000.0, 0.0), (89.0, 88.0, -89.0), (100.0, -100.0, 0.0), (-1000.0, -1000.0, -999.0),
+                (0.0, 0.0, 0.0))
 
 
 @dataclass
@@ -93,6 +98,11 @@ def elementwise_cases(device: str, dtype: torch.dtype, seed: int = 0, extremes: 
     if extremes:
         yield Case("extreme values", (extreme_tensor(device, dtype),))
         yield Case("random extreme values", (random_extreme_tensor(device, dtype, seed + 90),))
+
+
+def plain_elementwise_cases(device: str, dtype: torch.dtype) -> Iterator[Case]:
+    """:func:`elementwise_cases` without the extreme values (what the visible tests use)."""
+    return elementwise_cases(device, dtype, extremes=False)
 
 
 def dim_cases(device: str, dtype: torch.dtype, seed: int = 0, max_ndim: int = 4) -> Iterator[Case]:

@@ -16,7 +16,6 @@ that says so, and nothing else is affected.
 from __future__ import annotations
 
 import builtins
-import time
 import weakref
 from typing import Any, Callable
 
