@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 TORCH_SPEC  ?= torch==2.13.0
 TORCH_INDEX ?=
 
-.PHONY: all setup book exercises test clean
+.PHONY: all setup book exercises test test-fast clean
 all: book
 
 setup: $(VENV)/.installed
@@ -27,6 +27,10 @@ exercises: setup
 
 test: setup
 	$(PY) -m pytest
+
+# The edit loop: every test not marked slow (no book build, no grading end to end).
+test-fast: setup
+	$(PY) -m pytest -m "not slow"
 
 clean:
 	rm -rf _build

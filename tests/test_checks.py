@@ -238,7 +238,7 @@ def test_autograd_inside_a_hand_written_backward_is_refused():
 def test_each_known_chapter1_mistake_gets_its_hint(name, wrong, hint):
     reference = {"relu_derivative": torch.relu, "sigmoid_derivative": torch.sigmoid, "tanh_derivative": torch.tanh}[name]
     message = fails(check_derivative, wrong, reference, name=name, hints=ch.HINTS[name])
-    assert f"Hint: " in message and hint in message
+    assert "Hint: " in message and hint in message
 
 
 def test_step_at_zero_hint():

@@ -2,7 +2,6 @@
 cell's verdict and outputs are made (the static check: tests/test_static_check.py)."""
 from __future__ import annotations
 
-import pytest
 
 from autograder.checks.context import Settings
 from autograder.referee.cell import run_test_cell
