@@ -76,6 +76,13 @@ def test_mini_book_with_a_clean_cell_builds(tmp_path):
 #: browser test measures the real column; this keeps the sources inside it).
 CODE_COLUMN = 76
 CODE_CELL = re.compile(r"```\{code-cell\}[^\n]*\n(.*?)```", re.S)
+#: A code cell's options, not shown on the page: a YAML block first, or `:key: value` lines.
+CELL_OPTIONS = re.compile(r"\A(---\n.*?\n---\n|(:[\w-]+:[^\n]*\n)+)", re.S)
+
+
+def code_cells(text: str) -> list[str]:
+    """The code of each code cell of a MyST page, without its options."""
+    return [CELL_OPTIONS.sub("", cell) for cell in CODE_CELL.findall(text)]
 
 
 def chapter_sources() -> dict[str, str]:
@@ -86,7 +93,7 @@ def test_every_code_line_fits_the_page_column():
     long = [
         f"{name}: {line}"
         for name, text in chapter_sources().items()
-        for cell in CODE_CELL.findall(text)
+        for cell in code_cells(text)
         for line in cell.splitlines()
         if len(line) > CODE_COLUMN
     ]
