@@ -162,8 +162,9 @@ def linear_cases(device: str, dtype: torch.dtype) -> Iterator[Case]:
 
 
 def flatten_cases(device: str, dtype: torch.dtype) -> Iterator[Case]:
-    """Inputs for Flatten (start_dim=1): images (N, 1, 28, 28), 3-d, 2-d, non-contiguous."""
-    yield Case("images (N, 1, 28, 28)", (randn((3, 1, 28, 28), dtype, device, 80),))
+    """Inputs for Flatten (start_dim=1): images (N, 28, 28) and (N, 1, 28, 28), 3-d, 2-d, non-contiguous."""
+    yield Case("images (N, 28, 28)", (randn((3, 28, 28), dtype, device, 80),))
+    yield Case("images with a channel dim (N, 1, 28, 28)", (randn((2, 1, 28, 28), dtype, device, 84),))
     yield Case("3-d", (randn((2, 3, 4), dtype, device, 81),))
     yield Case("2-d (already flat)", (randn((4, 5), dtype, device, 82),))
     yield Case("non-contiguous 4-d (permuted)", (randn((2, 4, 3, 5), dtype, device, 83).permute(0, 2, 3, 1),))
@@ -195,7 +196,7 @@ def check_layer(make_layer: Callable[..., object], make_reference: Callable[...,
 def check_mlp(Sequential, Flatten, Linear, Relu, Sigmoid, *, devices: Iterable[str] | None = None,
               dtypes: Iterable[torch.dtype] | None = None, steps: int = 2) -> None:
     """The student's layers in their Sequential match :func:`mlp_reference` (every output and
-    gradient, ``steps`` batches of (N, 1, 28, 28) images in a row); a failure names the first
+    gradient, ``steps`` batches of (N, 28, 28) images in a row); a failure names the first
     layer at fault (:func:`autograder.checks.network.check_network`)."""
     def linear(m):
         return Linear(m.in_features, m.out_features, device=m.weight.device.type, dtype=m.weight.dtype)
@@ -203,7 +204,7 @@ def check_mlp(Sequential, Flatten, Linear, Relu, Sigmoid, *, devices: Iterable[s
     makers = {torch.nn.Flatten: lambda m: Flatten(), torch.nn.Linear: linear, torch.nn.ReLU: lambda m: Relu(),
               torch.nn.Sigmoid: lambda m: Sigmoid()}
     check_network(Sequential, mlp_reference, makers, hints=HINTS, names={"ReLU": "Relu"}, devices=devices,
-                  dtypes=dtypes, steps=steps)
+                  dtypes=dtypes, steps=steps, input_shape=(28, 28))
 
 
 __all__ = ["ALLOWED", "EXERCISE", "HINTS", "INPLACE_HINTS", "check_layer", "check_linear_init", "check_mlp",
