@@ -105,7 +105,7 @@ def test_summary_html_has_tables_plots_failures_flags_and_the_similarity_link(tm
     assert page.count("data:image/png;base64,") == 2
     assert "<th>status</th>" in page and "<th>test</th>" in page and "<pre>" not in page.split("Most common")[0]
     assert 'href="similarity.html"' in page and "<b>1</b> pair of students" in page
-    assert "ctypes.pythonapi.PyFrame_LocalsToFast" in page and "Flagged by the static scan" in page
+    assert "ctypes.pythonapi.PyFrame_LocalsToFast" in page and "Flagged by the static check" in page
     assert "WITHOUT a sandbox" in page
     top = common_failures(answers, list(MAX))[0]
     assert f'<td class="num">{len(top.students)}</td>' in page and len(top.students) <= len(answers)

@@ -14,7 +14,7 @@ class Status(str, Enum):
     """Why a row has the score it has. ``GRADED`` and ``FLAGGED`` rows are scored normally."""
 
     GRADED = "graded"
-    #: Graded, but the static scan found escape hatches in the answer cells: points are kept
+    #: Graded, but the static check found code it cannot see through in the answer cells: points are kept
     #: as computed, the lines are quoted for the instructor to review.
     FLAGGED = "flagged"
     #: A cell, a call or the whole notebook ran past its time limit.
@@ -70,7 +70,7 @@ class Answer:
     """Everything grading says about one student.
 
     ``tests``: one :class:`TestResult` per test cell of the assignment (every notebook),
-    keyed by grade_id, always complete. ``flags``: quoted answer-cell lines the static scan
+    keyed by grade_id, always complete. ``flags``: quoted answer-cell lines the static check
     found (status ``FLAGGED``). ``seconds``: the worker's wall time for this student (None
     when the student was not run).
     """

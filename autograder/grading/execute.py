@@ -141,7 +141,7 @@ class TwoSidedExecute(Execute):
         elif any(mark in text for text in texts for mark in MEMORY_MARKS):
             run.status, why = Status.MEMORY_LIMIT, "a cell ran out of memory (the per-kernel memory limit)"
         elif run.flags:
-            run.status, why = Status.FLAGGED, f"{len(run.flags)} escape hatch(es) in the answer cells, for review"
+            run.status, why = Status.FLAGGED, f"{len(run.flags)} line(s) of the answer cells the static check cannot see through, for review"
         else:
             why = ""
         run.note = "; ".join(filter(None, [why, *notes]))
