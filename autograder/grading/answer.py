@@ -19,7 +19,7 @@ class Status(str, Enum):
     FLAGGED = "flagged"
     #: A cell, a call or the whole notebook ran past its time limit.
     TIMEOUT = "timeout"
-    #: The kernel ran out of its memory limit.
+    #: The notebook's processes, together (its cgroup's out-of-memory killer) or one alone, ran out of memory.
     MEMORY_LIMIT = "memory limit"
     #: The kernel died (os._exit, a segfault, a resource limit) or the grader could not run it.
     CRASHED = "crashed"

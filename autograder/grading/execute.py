@@ -37,7 +37,7 @@ from ..referee import static
 from ..referee.cell import CellOutcome, run_test_cell
 from ..referee.session import ChannelError, Session
 from .answer import Status
-from .sandbox import SandboxKernelManager
+from .sandbox import SandboxKernelManager, Usage
 
 METADATA_KEY = "autograder"
 MEMORY_MARKS = ("MemoryError", "can't allocate memory", "DefaultCPUAllocator", "std::bad_alloc", "out of memory")
@@ -106,6 +106,7 @@ class TwoSidedExecute(Execute):
         self._stopped: str | None = None
         self._timed_out = False
         self._client = None
+        self._usage = Usage()
         self._run = NotebookRun()
         answers = [(i, nbfacts.source(c)) for i, c in enumerate(nb.cells)
                    if nbfacts.submitted_kind(c, self._kinds) in (nbfacts.CellKind.ANSWER, nbfacts.CellKind.EXTRA)]
@@ -133,7 +134,12 @@ class TwoSidedExecute(Execute):
         errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
         texts = [f"{o.get('ename', '')}: {o.get('evalue', '')}" for o in errors]
         notes = [run.note] if run.note else []
-        if self._stopped and "died" in self._stopped:
+        if self._usage.oom_kills:
+            run.status = Status.MEMORY_LIMIT
+            why = (f"the notebook's processes together reached the memory limit ({self._usage.memory_mb} MiB): "
+                   f"{self._usage.oom_kills} process(es) were stopped")
+            why += f"; {self._stopped}" if self._stopped else ""
+        elif self._stopped and "died" in self._stopped:
             run.status, why = Status.CRASHED, self._stopped
         elif self._timed_out or any(o.get("ename") == "CellTimeoutError" for o in errors):
             run.status = Status.TIMEOUT
@@ -188,8 +194,11 @@ class TwoSidedExecute(Execute):
         return None
 
     def _strays(self, index: int) -> None:
-        """Processes a cell forked and left running do not outlive it (a fork bomb stops here)."""
+        """Processes a cell forked and left running do not outlive it (a fork bomb stops here);
+        what the sandbox's cgroup counted so far is kept (the kernel is gone by :meth:`_finish`)."""
         killed = self.km.kill_strays() if self.km is not None else 0
+        if self.km is not None:
+            self._usage = self.km.usage()
         if killed:
             note = f"cell {index + 1} left {killed} process(es) running; they were stopped"
             self._run.note = "; ".join(filter(None, [self._run.note, note]))

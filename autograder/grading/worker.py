@@ -24,10 +24,14 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from traitlets.config import Config
 
 from .answer import Answer, Status, TestResult, worst
+
+if TYPE_CHECKING:
+    from .sandbox import Policy
 
 
 @dataclass
@@ -67,8 +71,9 @@ KERNEL_ARGUMENTS = ["--HistoryManager.hist_file=:memory:",
                     "--IPKernelApp.exec_lines=['import torch as _warm; del _warm']"]
 
 
-def nbgrader_config(course: Path, cell_timeout: int) -> Config:
-    """autograde's config: the usual sanitising, then :class:`~.execute.TwoSidedExecute`."""
+def nbgrader_config(course: Path, cell_timeout: int, policy: Policy, run_dir: Path) -> Config:
+    """autograde's config: the usual sanitising, then :class:`~.execute.TwoSidedExecute`, whose
+    kernels run under ``policy``, their connection files and sockets in ``run_dir``."""
     from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput, DeduplicateIds,
                                         LimitOutput, OverwriteCells, OverwriteKernelspec, SaveAutoGrades)
 
@@ -85,6 +90,8 @@ def nbgrader_config(course: Path, cell_timeout: int) -> Config:
     c.TwoSidedExecute.extra_arguments = KERNEL_ARGUMENTS
     # every output is in once the last cell finished; a graceful shutdown only waits (about 1 s)
     c.TwoSidedExecute.shutdown_kernel = "immediate"
+    c.SandboxKernelManager.policy = policy  # nbclient hands its config to the managers it makes
+    c.SandboxKernelManager.runtime_root = str(run_dir)
     c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells,
                                           CheckCellMetadata]
     c.Autograde.autograde_preprocessors = [TwoSidedExecute, LimitOutput, SaveAutoGrades, AssignLatePenalties]
@@ -98,19 +105,23 @@ class Worker:
         import torch
 
         from .. import notebook as nbfacts
-        from .sandbox import Limits, Policy, SandboxKernelManager, claim_uid
+        from .sandbox import Limits, Policy, claim_uid, find_parent
 
         torch.set_num_threads(1)  # workers run side by side, one per core
         self.settings = settings
         self.course = Path(settings.work) / "course"
-        run_dir = Path(settings.run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        os.chmod(run_dir, 0o700)
-        SandboxKernelManager.runtime_root = run_dir
+        self.run_dir = Path(settings.run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.run_dir, 0o700)
         claimed = claim_uid() if settings.own_user else None
         self.uid_lock = claimed[1] if claimed else None  # held for this worker's life
-        SandboxKernelManager.policy = Policy(settings.bwrap, claimed[0] if claimed else None,
-                                             Limits(memory_mb=settings.memory_mb, cpu_seconds=settings.cpu_seconds))
+        cgroups, why = find_parent()
+        if cgroups is None:
+            sys.stderr.write(f"--- no cgroup for the kernels ({why}): their limits are per process\n")
+        else:
+            cgroups.sweep()  # what a worker killed at the wall-clock limit left behind
+        self.policy = Policy(settings.bwrap, claimed[0] if claimed else None,
+                             Limits(memory_mb=settings.memory_mb, cpu_seconds=settings.cpu_seconds), cgroups)
         self.source = {Path(p).stem: nbfacts.read(p) for p in settings.source_notebooks}
         release = self.course / "release" / settings.assignment
         self.release = {name: nbfacts.read(release / f"{name}.ipynb") for name in self.source}
@@ -140,7 +151,7 @@ class Worker:
         dest.mkdir(parents=True)
         for name, path in task.notebooks.items():
             self._place(Path(path), dest / f"{name}.ipynb", name)
-        config = nbgrader_config(self.course, self.settings.cell_timeout)
+        config = nbgrader_config(self.course, self.settings.cell_timeout, self.policy, self.run_dir)
         api = NbGraderAPI(CourseDirectory(config=config), config=config)
         self._start_kernel_ahead()
         try:
@@ -176,7 +187,7 @@ class Worker:
 
         if len(self.source) != 1:
             return
-        km = SandboxKernelManager(kernel_name="python3")
+        km = SandboxKernelManager(kernel_name="python3", policy=self.policy, runtime_root=str(self.run_dir))
         try:
             run_sync(km.start_kernel)(extra_arguments=list(KERNEL_ARGUMENTS))
         except Exception as err:  # noqa: BLE001 - the executor starts one itself then
