@@ -68,8 +68,8 @@ class Limits:
     """What one kernel may take. Per process (``prlimit``): memory (MiB, address space; data
     segment on a GPU machine, where CUDA reserves huge address ranges) and CPU seconds. For
     the whole sandbox, where it has a cgroup: memory (the same MiB, its processes together)
-    and ``processes`` (threads included); without a cgroup, ``processes`` is a per-user
-    limit, set only when the kernel has a user of its own. ``children``: processes besides
+    and ``processes`` (threads included, a few more for the sandbox's own); where the kernel
+    has a user of its own, ``processes`` is also that user's limit. ``children``: processes besides
     the kernel (and the sandbox's own) before the watchdog stops them all (a fork bomb).
     ``scratch_mb``: the size of each scratch folder."""
 
