@@ -232,7 +232,8 @@ def build_corpus(subs: Path, out: Path, sentinel: Path) -> dict[str, tuple]:
     package = blank("answers_from_the_package")
     add_cell(package, "from autograder.chapters import activations as ch\nimport torch\n"
                       "step_answer = ch.step_reference\nsigmoid_answer = torch.sigmoid")
-    want("answers_from_the_package", ("graded", "flagged"), 0)
+    # the course's package is not in the sandbox: the import fails there, nothing to flag
+    want("answers_from_the_package", ("graded",), 0)
 
     # shortcuts on the solution: the attacked function's tests are lost, nothing else changes
     for name, body in SHORTCUTS.items():
@@ -306,7 +307,7 @@ def test_every_submission_gets_its_row_and_no_attack_gains_a_point(tmp_path):
     assert "2 files" in rows["dup"]["note"] and "wrong file name" in rows["wrong_name"]["note"]
     # the scan quotes what it found, for the instructor
     for student in ("forge_custom_exc", "forge_audit_hook", "tamper_server_claims_success", "expected_from_the_stack",
-                    "shortcut_disable_modes", "shortcut_clear_the_record", "answers_from_the_package"):
+                    "shortcut_disable_modes", "shortcut_clear_the_record"):
         assert rows[student]["status"] == "flagged" or "flagged:" in rows[student]["note"], rows[student]
     assert rows["fork_bomb"]["note"] and "process" in rows["fork_bomb"]["note"]
 
