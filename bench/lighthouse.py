@@ -1,7 +1,7 @@
 """Lighthouse (mobile profile) on every chapter page of the built website.
 
 Serves the built site on 127.0.0.1 as a static host does (gzip for text files,
-``autograder/site_server.py``), runs Lighthouse (the npm package pinned in
+``autograder/website/server.py``), runs Lighthouse (the npm package pinned in
 ``package-lock.json``; ``make lighthouse`` installs it) against each chapter page with
 Debian's ``/usr/bin/chromium`` (no browser is downloaded), and prints the four category
 scores per page with the timings behind the performance score and the bytes the page
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autograder import REPO_ROOT
-from autograder.site_server import serve
+from autograder.website.server import serve
 
 LIGHTHOUSE = REPO_ROOT / "node_modules" / ".bin" / "lighthouse"
 CHROMIUM = Path("/usr/bin/chromium")

@@ -3,13 +3,16 @@
 What Jupyter Book's theme would send with every page, and what this changes:
 
 - ``fontawesome.js`` (1.4 MB, on every page, to draw a dozen icons): not loaded. The
-  theme's templates are shadowed (``site_assets/templates``) by copies without it; the
+  theme's templates are shadowed (``assets/templates``) by copies without it; the
   icons the theme shows are drawn by ``_static/icons.css`` (one small SVG mask each).
 - Sphinx's search scripts and ``searchindex.js`` (render-blocking, on every page): only on
   the search page, which the search box sends the query to.
-- Every other script in the head: ``defer`` (inline ones stay where they are).
+- Every other script in the head: ``defer`` (inline ones stay where they are), except on
+  the search page, whose search scripts need them at once.
 - Output images: ``width``/``height`` from the PNG (no layout shift), ``loading="lazy"``,
   ``decoding="async"``, and an ``alt`` that says what they are instead of a file name.
+- The theme's stylesheet: trimmed of Font Awesome's 1,900 glyph rules and its font faces
+  (about a third of the file; nothing uses them once the icons are drawn by CSS).
 - ``<meta name="description">``: the page's first paragraph (search results show it).
 - Tables: each in a ``div.table-scroll``, so a wide table scrolls inside its own box on
   a phone instead of being cut or widening the page (``_static/course.css``).
@@ -28,16 +31,39 @@ from sphinx.application import Sphinx
 from sphinx.builders.html._assets import _JavaScript
 from sphinx.transforms import SphinxTransform
 
-TEMPLATES = Path(__file__).parent / "site_assets" / "templates"
+TEMPLATES = Path(__file__).parent / "assets" / "templates"
 #: Longest description kept (search engines show about this much).
 DESCRIPTION_CHARS = 155
 #: What a page without its own text (index, search) says about itself.
-SITE_DESCRIPTION = ("An open course: activations, softmax, losses and backprop written by hand in PyTorch, "
-                    "from the formula to a network trained on FashionMNIST, with graded exercises.")
+SITE_DESCRIPTION = ("An open course: activations, softmax, losses and backprop by hand in PyTorch, from "
+                    "the formula to a FashionMNIST classifier, with graded exercises.")
 IMG_TAG = re.compile(r"<img\b[^>]*>")
 ATTRIBUTE = re.compile(r'\s([a-zA-Z-]+)="([^"]*)"')
 #: Alt text of an image that myst-nb made from a cell's output (it writes the file name).
 OUTPUT_IMAGE_ALT = "Plot drawn by the code cell above"
+
+
+#: The theme's stylesheet, in the built site.
+THEME_CSS = Path("_static") / "styles" / "pydata-sphinx-theme.css"
+#: A rule that only gives Font Awesome glyphs to ``.fa-NAME::before``/``::after`` selectors.
+GLYPH_RULE = re.compile(r"(?:\.fa-[\w-]+:{1,2}(?:before|after),?)+\{content:[^;{}]*;?\}")
+#: Font Awesome's ``@font-face`` rules.
+FONT_FACE = re.compile(r"@font-face\{[^}]*Font Awesome[^}]*\}")
+
+
+def without_icon_font(css: str) -> str:
+    """``css`` less Font Awesome's glyph rules and font faces."""
+    return FONT_FACE.sub("", GLYPH_RULE.sub("", css))
+
+
+def trim_theme_css(app: Sphinx, exception: Exception | None) -> None:
+    """``build-finished``: trim the theme's stylesheet in the built site."""
+    path = Path(app.outdir) / THEME_CSS
+    if exception is None and path.is_file():
+        css = path.read_text(encoding="utf-8")
+        trimmed = without_icon_font(css)
+        if trimmed != css:
+            path.write_text(trimmed, encoding="utf-8")
 
 
 class WrapTables(SphinxTransform):
@@ -127,7 +153,8 @@ def deferred(script):
 
 def lighten_page(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
     """``html-page-context``: defer scripts, size images, add the meta description."""
-    if "script_files" in context:
+    if "script_files" in context and pagename != "search":
+        # (The search page's own scripts run at once and need Sphinx's before them.)
         context["script_files"] = [deferred(s) for s in context["script_files"]]
     if context.get("body"):
         context["body"] = sized_images(context["body"], image_sizes(app))
@@ -136,12 +163,17 @@ def lighten_page(app: Sphinx, pagename: str, templatename: str, context: dict, d
 
 
 def assets_digest(app: Sphinx) -> str:
-    """A digest of the files every page is made with besides its source: the static
-    folders (``_static``: styles, icons) and the templates above."""
-    digest = hashlib.sha256()
-    folders = [Path(app.confdir) / entry for entry in app.config.html_static_path] + [TEMPLATES]
-    for folder in folders:
-        for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+    """A digest of what every page is made with besides its source: the static folders
+    (``_static``: styles, icons), the templates above, the site's extensions (this
+    package and the exercise box) and the package's version (which names the kit)."""
+    from .. import __version__
+
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256(__version__.encode())
+    folders = [Path(app.confdir) / entry for entry in app.config.html_static_path] + [package]
+    files = [package.parent / "sphinxext.py"] + [p for f in folders for p in sorted(Path(f).rglob("*")) if p.is_file()]
+    for path in files:
+        if "__pycache__" not in path.parts:
             digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
@@ -167,4 +199,5 @@ def setup(app: Sphinx) -> dict:
     app.add_transform(WrapTables)
     app.connect("env-get-outdated", rewrite_all_when_assets_change)
     app.connect("html-page-context", lighten_page)
+    app.connect("build-finished", trim_theme_css)
     return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}

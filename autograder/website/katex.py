@@ -4,7 +4,7 @@ The reader's browser runs no math engine: each ``$...$`` and ``$$...$$`` is rend
 KaTeX (the npm package pinned in ``package-lock.json``, which ``make`` installs) into HTML
 and MathML, styled by KaTeX's own stylesheet and fonts, which are copied into the site
 (``_static/katex/``): the pages work offline and load no script for math. One Node
-process (``site_assets/render_math.js``) renders every formula of a build, one JSON line
+process (``assets/render_math.js``) renders every formula of a build, one JSON line
 per formula each way.
 
 Every formula is checked: KaTeX runs with ``throwOnError`` and ``strict: "error"``, and a
@@ -34,13 +34,13 @@ from sphinx.locale import _
 from sphinx.util import logging
 from sphinx.util.math import get_node_equation_number
 
-from . import REPO_ROOT
+from .. import REPO_ROOT
 
 logger = logging.getLogger(__name__)
 
 RENDERER = "katex_checked"
 KATEX_DIST = REPO_ROOT / "node_modules" / "katex" / "dist"
-RENDER_SCRIPT = Path(__file__).parent / "site_assets" / "render_math.js"
+RENDER_SCRIPT = Path(__file__).parent / "assets" / "render_math.js"
 #: Where the stylesheet and fonts land in the built site, under ``_static/``.
 STATIC_DIR = "katex"
 #: Rendering options for every formula: fail on anything KaTeX would only warn about.
