@@ -334,6 +334,8 @@ def test_chapters_3_and_7_in_full_page_screenshots(site, browser, screenshot_dir
     recorder = _Recorder(page, base)
     for rel in [c for c in _chapters(html) if Path(c).name.startswith(("03-", "07-"))]:
         page.goto(base + rel, wait_until="load")
+        # Sections are rendered as they near the screen: all of them, for a full-page shot.
+        page.add_style_tag(content=".bd-article section > section { content-visibility: visible !important; }")
         page.evaluate(WAIT_FOR_IMAGES)
         shot = screenshot_dir / f"{Path(rel).stem}-{width['width']}.png"
         page.screenshot(path=str(shot), full_page=True)

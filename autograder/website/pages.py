@@ -11,6 +11,11 @@ What Jupyter Book's theme would send with every page, and what this changes:
   the search page, whose search scripts need them at once.
 - Output images: ``width``/``height`` from the PNG (no layout shift), ``loading="lazy"``,
   ``decoding="async"``, and an ``alt`` that says what they are instead of a file name.
+- The theme's script bundle: its load-time pass over every code block and output (which
+  reads each one's scroll size to make the scrolling ones keyboard-focusable) is turned
+  off: it lays the whole page out again, defeating the lazy rendering of sections, and
+  again after every change to the page. ``_static/scroll-focus.js`` does the same job
+  for each box when it comes into view.
 - The theme's stylesheet: trimmed of Font Awesome's 1,900 glyph rules and its font faces
   (about a third of the file; nothing uses them once the icons are drawn by CSS).
 - ``<meta name="description">``: the page's first paragraph (search results show it).
@@ -30,6 +35,9 @@ from docutils import nodes
 from sphinx.application import Sphinx
 from sphinx.builders.html._assets import _JavaScript
 from sphinx.transforms import SphinxTransform
+from sphinx.util import logging
+
+logger = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).parent / "assets" / "templates"
 #: Longest description kept (search engines show about this much).
@@ -64,6 +72,37 @@ def trim_theme_css(app: Sphinx, exception: Exception | None) -> None:
         trimmed = without_icon_font(css)
         if trimmed != css:
             path.write_text(trimmed, encoding="utf-8")
+
+
+#: The theme's script bundle, in the built site, and its call of the scroll-size pass.
+THEME_JS = Path("_static") / "scripts" / "pydata-sphinx-theme.js"
+SCROLL_PASS = '"complete"===document.readyState?I():window.addEventListener("load",I)'
+SCROLL_PASS_OFF = "void 0/* scroll-size pass off: _static/scroll-focus.js, autograder/website/pages.py */"
+
+
+def without_scroll_pass(js: str) -> str | None:
+    """The theme's bundle with its scroll-size pass not called; None when the bundle has
+    neither the call nor the replacement (another version of the theme)."""
+    if SCROLL_PASS_OFF in js:
+        return js
+    if js.count(SCROLL_PASS) != 1:
+        return None
+    return js.replace(SCROLL_PASS, SCROLL_PASS_OFF)
+
+
+def patch_theme_js(app: Sphinx, exception: Exception | None) -> None:
+    """``build-finished``: turn the theme bundle's scroll-size pass off in the built site;
+    a warning (an error in the strict build) when the bundle is not the one expected."""
+    path = Path(app.outdir) / THEME_JS
+    if exception is not None or not path.is_file():
+        return
+    js = path.read_text(encoding="utf-8")
+    patched = without_scroll_pass(js)
+    if patched is None:
+        logger.warning("%s is not the theme version autograder/website/pages.py knows: its scroll-size "
+                       "pass was not found; check the pages' speed and update SCROLL_PASS", THEME_JS)
+    elif patched != js:
+        path.write_text(patched, encoding="utf-8")
 
 
 class WrapTables(SphinxTransform):
@@ -200,4 +239,5 @@ def setup(app: Sphinx) -> dict:
     app.connect("env-get-outdated", rewrite_all_when_assets_change)
     app.connect("html-page-context", lighten_page)
     app.connect("build-finished", trim_theme_css)
+    app.connect("build-finished", patch_theme_js)
     return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}
