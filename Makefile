@@ -10,7 +10,7 @@ TORCH_INDEX ?=
 # at build time; Lighthouse, for bench/lighthouse.py only), never a browser.
 NPM_CI := npm ci --no-audit --no-fund --loglevel=error
 
-.PHONY: all setup node book exercises test lighthouse clean
+.PHONY: all setup node book exercises test test-fast lighthouse clean
 all: book
 
 setup: $(VENV)/.installed node
@@ -44,6 +44,10 @@ exercises: setup
 
 test: setup
 	$(PY) -m pytest
+
+# The edit loop: every test not marked slow (no book build, no grading end to end).
+test-fast: setup
+	$(PY) -m pytest -m "not slow"
 
 # Lighthouse (mobile) on every chapter page of the built site: bench/lighthouse.py.
 lighthouse: book node_modules/.bench-installed

@@ -3,7 +3,6 @@ removed, never the whole notebook), each failed test says what raised, and the p
 each failure to its cell. Fast: pages rendered from notebooks built here, no grading."""
 from __future__ import annotations
 
-import json
 
 import nbformat
 import pytest

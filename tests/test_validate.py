@@ -85,12 +85,12 @@ RULE_MISTAKES = {
          "test_cross_entropy_backward_weight_ignore": ("cross_entropy_backward returned its gradient with dtype "
                                                        "torch.float32",)}),
     "06-layers": (
-        {"relu_solution": ("return torch.where(self.mask, dout, torch.zeros_like(dout))", "dout[~self.mask] = 0\n        return dout"),
+        {"relu_solution": ("return torch.where(self.mask, grad_out, torch.zeros_like(grad_out))", "grad_out[~self.mask] = 0\n        return grad_out"),
          "sigmoid_solution": ("y = 1 / (1 + torch.exp(-x))", "y = (1 / (1 + torch.exp(-x))).float()"),
          "linear_solution": ("torch.empty(out_features, in_features, device=device, dtype=dtype)",
                              "torch.empty(out_features, in_features, device=device)"),
          "flatten_solution": ("return x.reshape(x.shape[0], -1)", "return x.view(x.shape[0], -1)")},
-        {"test_relu": ("Relu.backward modified its input `dout` in place", "torch.where(self.mask, dout, 0)"),
+        {"test_relu": ("Relu.backward modified its input `grad_out` in place", "torch.where(self.mask, grad_out, 0)"),
          "test_sigmoid": ("Sigmoid.forward returned its output with dtype torch.float32", "expected torch.float64"),
          "test_linear_init": ("weight is on cpu with dtype torch.float32; expected cpu, torch.float64",),
          "test_flatten": ("Flatten.forward raised RuntimeError", "reshape"),

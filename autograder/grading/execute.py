@@ -11,8 +11,9 @@ grade_id, never from the student's metadata:
   from the source notebook's text, against the notebook's names over the data-only
   channel; the referee writes the cell's outputs, which nbgrader then scores.
 
-It also scans the answer cells for escape hatches (:mod:`autograder.referee.scan`), and
-records what happened (:class:`NotebookRun`) in the notebook's metadata, under
+It also runs the static check on the answer cells (:mod:`autograder.referee.static`): a
+test whose function takes a forbidden shortcut fails with the line quoted, and code the
+check cannot see through flags the row. It records what happened (:class:`NotebookRun`) in the notebook's metadata, under
 ``autograder``, for the worker.
 """
 from __future__ import annotations
@@ -31,7 +32,8 @@ from traitlets import Integer, Unicode
 from .. import notebook as nbfacts
 from ..checks.context import Settings
 from ..checks.devices import available_devices
-from ..referee import scan
+from ..chapters import exercise
+from ..referee import static
 from ..referee.cell import CellOutcome, run_test_cell
 from ..referee.session import ChannelError, Session
 from .answer import Status
@@ -107,7 +109,14 @@ class TwoSidedExecute(Execute):
         self._run = NotebookRun()
         answers = [(i, nbfacts.source(c)) for i, c in enumerate(nb.cells)
                    if nbfacts.submitted_kind(c, self._kinds) in (nbfacts.CellKind.ANSWER, nbfacts.CellKind.EXTRA)]
-        self._run.flags = [flag.quote() for flag in scan.scan(answers)]
+        positions: dict[str, int] = {}
+        for i, cell in enumerate(nb.cells):
+            if nbfacts.submitted_kind(cell, self._kinds) is nbfacts.CellKind.TEST:
+                positions.setdefault(nbfacts.grade_id(cell), i)
+        report = static.check(answers, exercise(info["assignment"]), positions)
+        self._run.flags = [flag.quote() for flag in report.flags]
+        self._violations, self._defined_in = report.violations, report.defined_in
+        self._errors: dict[int, str] = {}
         try:
             nb, resources = super().preprocess(nb, resources, retries)
         finally:
@@ -153,13 +162,30 @@ class TwoSidedExecute(Execute):
             cell.outputs = []
             return cell, resources
         try:
-            return super().preprocess_cell(cell, resources, index)
+            cell, resources = super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
             self._stopped = f"the kernel died while running cell {index + 1} (os._exit, a crash, or a resource limit)"
             return cell, resources
         finally:
             if cell.cell_type == "code":
                 self._strays(index)
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error" and index not in self._errors:
+                self._errors[index] = f"{output.get('ename', 'Error')}: {str(output.get('evalue', ''))[:300]}"
+        return cell, resources
+
+    def _why_missing(self, name: str) -> str | None:
+        """What kept the notebook from defining ``name``: the error of the cell that defines it,
+        else the first error of an earlier cell."""
+        for index in self._defined_in.get(name, []):
+            if index in self._errors:
+                return (f"cell {index + 1}, which defines it, stopped with {self._errors[index]}"
+                        f"{_package_advice(self._errors[index])}")
+        if self._errors:
+            index = min(self._errors)
+            return (f"it was never defined; cell {index + 1} stopped with {self._errors[index]}"
+                    f"{_package_advice(self._errors[index])}")
+        return None
 
     def _strays(self, index: int) -> None:
         """Processes a cell forked and left running do not outlive it (a fork bomb stops here)."""
@@ -171,6 +197,8 @@ class TwoSidedExecute(Execute):
     def _referee(self, grade_id: str) -> CellOutcome:
         if self._stopped:
             return CellOutcome(grade_id, False, error_type="GradingError", message=f"not run: {self._stopped}")
+        if grade_id in self._violations:
+            return CellOutcome(grade_id, False, error_type="RuleError", message=self._violations[grade_id].message)
         deadline = time.monotonic() + (self.timeout or 120)
         try:
             session, msg_id = self._open(deadline)
@@ -179,7 +207,8 @@ class TwoSidedExecute(Execute):
             return CellOutcome(grade_id, False, error_type="GradingError", message=f"this test could not run: {err}",
                                channel=str(err))
         try:
-            outcome = run_test_cell(grade_id, self._tests[grade_id], self._setup, session, self._settings)
+            outcome = run_test_cell(grade_id, self._tests[grade_id], self._setup, session, self._settings,
+                                    self._why_missing)
         except BaseException:
             self._close(session, msg_id, "")
             raise
@@ -275,6 +304,13 @@ class TwoSidedExecute(Execute):
         from jupyter_core.utils import run_sync
 
         return bool(run_sync(self.km.is_alive)())
+
+
+def _package_advice(error: str) -> str:
+    if "No module named 'autograder" in error:
+        return (". The course's own package is not there when your notebook is graded: answer cells may import "
+                "only torch and the modules the rules cell lists.")
+    return ""
 
 
 def _peer_uid(conn: socket.socket) -> int | None:

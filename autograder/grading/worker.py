@@ -198,7 +198,10 @@ class Worker:
         """Copy a hand-in for nbgrader, every cell's nbgrader metadata taken from the released
         notebook by grade_id (a cell the release does not know loses it: it is the student's
         own). A student's metadata never decides what a cell is, and nbgrader does not stop on
-        a notebook whose metadata was edited. The original file is not touched."""
+        a notebook whose metadata was edited. A grade_id seen twice (a copy-pasted cell) keeps
+        its metadata on the first copy only: later copies of an answer cell run as the
+        student's own code, later copies of a test cell are left empty. Notebooks of nbformat 3
+        or an old 4.x are written as 4.x. The original file is not touched."""
         import copy
 
         import nbformat
@@ -211,12 +214,17 @@ class Worker:
         except Exception:  # noqa: BLE001 - intake checked it; copy as it is and let nbgrader say
             shutil.copyfile(path, dest)
             return
+        seen: set[str] = set()
         for cell in nb.cells:
             gid = nbfacts.grade_id(cell)
-            if gid in released and released[gid].cell_type == cell.cell_type:
+            if gid in released and released[gid].cell_type == cell.cell_type and gid not in seen:
                 cell.metadata["nbgrader"] = copy.deepcopy(released[gid].metadata["nbgrader"])
-            elif "nbgrader" in cell.metadata:
-                del cell.metadata["nbgrader"]
+                seen.add(gid)
+                continue
+            if gid in seen and nbfacts.kind(released[gid]) is nbfacts.CellKind.TEST:
+                # a copy-pasted test cell: the test runs once, where it first appears
+                cell.source = f"# a second copy of the test cell {gid}: it is graded once, where it first appears"
+            cell.metadata.pop("nbgrader", None)
         nbformat.write(nb, str(dest))
 
     def _notebook(self, student, name, task, max_scores, scores, log):

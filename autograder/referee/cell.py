@@ -16,6 +16,9 @@ import io
 import time
 import warnings
 from dataclasses import dataclass
+from typing import Callable
+
+import torch
 
 from ..checks import context
 from .names import free_names
@@ -52,18 +55,35 @@ class CellOutcome:
         return out
 
 
-def _message(err: BaseException, missing: list[str]) -> tuple[str, str]:
+def _message(err: BaseException, missing: list[str], why_missing: Callable[[str], str | None]) -> tuple[str, str]:
     """``(type name, message)`` for a failed test cell, as the student should read it."""
     name = getattr(err, "student_type", None) or type(err).__name__
     text = str(err)
     if isinstance(err, NameError) and not isinstance(err, StudentError) and getattr(err, "name", None) in missing:
-        text = (f"`{err.name}` is not defined in your notebook: run the cell that defines it (and keep the name "
+        cause = why_missing(err.name)
+        text = (f"`{err.name}` is not defined in your notebook: {cause}" if cause else
+                f"`{err.name}` is not defined in your notebook: run the cell that defines it (and keep the name "
                 f"the exercise asks for).")
     notes = [n for n in getattr(err, "__notes__", []) if isinstance(n, str)]
     text = "\n".join([text, *notes])
     if isinstance(err, StudentError) and name == "NotImplementedError":
         text += "\nHint: this function is not written yet: replace `raise NotImplementedError()` with your code."
     return name, text.strip()
+
+
+@contextlib.contextmanager
+def default_dtype(dtype: object):
+    """torch's default dtype set to ``dtype`` (the student's kernel's) inside the block: the
+    test cell's literals get the dtype they get when the student runs it (JupyterLab,
+    ``nbgrader validate``), so the two verdicts agree."""
+    before = torch.get_default_dtype()
+    if dtype not in (torch.float32, torch.float64):  # a kernel's answer is checked like any other
+        raise ChannelError(f"your kernel reported a default dtype of {dtype!r}")
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(before)
 
 
 def setup_namespace(setup: str) -> dict:
@@ -73,22 +93,31 @@ def setup_namespace(setup: str) -> dict:
     return namespace
 
 
+def _no_cause(name: str) -> None:
+    return None
+
+
 def run_test_cell(grade_id: str, source: str, setup: str, session: Session | None,
-                  settings: context.Settings) -> CellOutcome:
-    """Run the trusted test cell ``source`` against the notebook behind ``session``."""
+                  settings: context.Settings, why_missing: Callable[[str], str | None] = _no_cause) -> CellOutcome:
+    """Run the trusted test cell ``source`` against the notebook behind ``session``.
+    ``why_missing(name)``: what kept the notebook from defining ``name`` (an earlier cell's
+    error), for the message of a test that needs it; None when nothing is known."""
     start = time.perf_counter()
     namespace = setup_namespace(setup)
     wanted = sorted(free_names(source) - set(namespace))
     missing: list[str] = []
     stdout = io.StringIO()
     try:
+        dtype = torch.get_default_dtype()
         if wanted:
             if session is None:
                 raise ChannelError("the notebook's kernel is not running")
             found = session.lookup(wanted)
             namespace.update(found)
             missing = [n for n in wanted if n not in found]
-        with contextlib.redirect_stdout(stdout), warnings.catch_warnings(), context.using(settings):
+            dtype = session.default_dtype()
+        with contextlib.redirect_stdout(stdout), warnings.catch_warnings(), context.using(settings), \
+                default_dtype(dtype):
             warnings.simplefilter("ignore")
             exec(compile(source, f"<test cell {grade_id}>", "exec"), namespace)  # trusted: from the source notebook
     except ChannelError as err:
@@ -97,7 +126,7 @@ def run_test_cell(grade_id: str, source: str, setup: str, session: Session | Non
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as err:  # noqa: BLE001 - any failure of the test is its verdict
-        error_type, message = _message(err, missing)
+        error_type, message = _message(err, missing, why_missing)
         outcome = CellOutcome(grade_id, False, error_type=error_type, message=message)
     else:
         outcome = CellOutcome(grade_id, True)
