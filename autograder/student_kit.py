@@ -47,15 +47,6 @@ STUDENT_PACKAGES = ("autograder.checks", "autograder.chapters")
 GRADING = ("autograder.grading", "autograder.referee", "autograder.release", "autograder.sphinxext",
            "autograder.book", "autograder.website", "autograder.student_kit", "autograder.__main__",
            "autograder_kernel.server")
-#: Grading modules the kit holds for now because a student-side module still imports them,
-#: each with the import that needs it. An entry goes when that import does (a test fails
-#: while an entry is no longer needed).
-STILL_IMPORTED = {
-    "autograder.referee": "package of autograder.referee.session",
-    "autograder.referee.session": "autograder.checks.calls and autograder.chapters.layers import it (issue 17 "
-                                  "moves what they use out of the referee)",
-    "autograder_kernel.server": "autograder.referee.session imports MAX_NEW_HANDLES from it",
-}
 #: Where notebooks, modules and pyproject.toml are read from.
 FIRST_PARTY = ("autograder", "autograder_kernel")
 #: A fixed time for every file in the wheel: the same sources give the same bytes.
@@ -202,7 +193,7 @@ def select(notebooks: list[Path], repo: Path = REPO_ROOT) -> Kit:
     for package in STUDENT_PACKAGES:
         start |= package_modules(package, repo)
     seen, third_party = closure(start, repo)
-    forbidden = sorted(m for m in seen if is_within(m, GRADING) and m not in STILL_IMPORTED)
+    forbidden = sorted(m for m in seen if is_within(m, GRADING))
     if forbidden:
         raise KitError("the student kit would hold grading machinery: "
                        + "; ".join(chain(m, seen) for m in forbidden))

@@ -253,7 +253,7 @@ def test_chapter_figures_are_readable_in_light_and_dark_theme(site, browser, scr
 OVERFLOWING = """() => {
   const longest = t => t.split('\\n').reduce((a, b) => a.length >= b.length ? a : b);
   const pre = [...document.querySelectorAll('.bd-article pre')]
-      .filter(p => p.scrollWidth > p.clientWidth + 1).map(p => longest(p.innerText));
+      .filter(p => p.scrollWidth > p.clientWidth + 1).map(p => longest(p.textContent));
   const math = [...document.querySelectorAll('.bd-article .math-scroll')]
       .filter(m => m.scrollWidth > m.clientWidth + 1).map(m => 'math: ' + m.textContent.slice(0, 80));
   return pre.concat(math);
