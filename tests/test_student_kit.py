@@ -70,22 +70,24 @@ def test_the_kit_holds_no_grading_machinery(kit):
         assert path not in ("autograder/sphinxext.py", "autograder/release.py", "autograder/student_kit.py"), path
 
 
-def test_a_test_cell_that_reaches_the_grader_stops_the_kit_and_names_the_chain(tmp_path):
+def _with_first_test_cell(tmp_path: Path, source: str) -> Path:
+    """The released notebook with its first test cell's source replaced, in ``tmp_path``."""
     nb = nbfacts.read(REPO_ROOT / "exercises" / ASSIGNMENT / NOTEBOOK)
-    test = next(c for c in nb.cells if nbfacts.kind(c) is nbfacts.CellKind.TEST)
-    test.source = "from autograder.chapters import activations as ch\nfrom autograder.grading import feedback\n"
+    next(c for c in nb.cells if nbfacts.kind(c) is nbfacts.CellKind.TEST).source = source
     path = tmp_path / NOTEBOOK
     path.write_text(json.dumps(nb))
+    return path
+
+
+def test_a_test_cell_that_reaches_the_grader_stops_the_kit_and_names_the_chain(tmp_path):
+    path = _with_first_test_cell(tmp_path, "from autograder.chapters import activations as ch\n"
+                                           "from autograder.grading import feedback\n")
     with pytest.raises(KitError, match=r"autograder\.grading\.feedback"):
         student_kit.select([path])
 
 
 def test_a_notebook_importing_a_module_that_does_not_exist_stops_the_kit(tmp_path):
-    nb = nbfacts.read(REPO_ROOT / "exercises" / ASSIGNMENT / NOTEBOOK)
-    test = next(c for c in nb.cells if nbfacts.kind(c) is nbfacts.CellKind.TEST)
-    test.source = "from autograder.checks.nowhere import check_it\n"
-    path = tmp_path / NOTEBOOK
-    path.write_text(json.dumps(nb))
+    path = _with_first_test_cell(tmp_path, "from autograder.checks.nowhere import check_it\n")
     with pytest.raises(KitError, match="autograder.checks.nowhere"):
         student_kit.select([path])
 
