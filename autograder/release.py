@@ -128,6 +128,19 @@ def generate(course: Path, name: str) -> None:
         raise ReleaseError(f"nbgrader generate_assignment {name} failed:\n{result.stdout}{result.stderr}")
 
 
+def stamp_kit_version(folder: Path) -> None:
+    """Record the student kit's version in each source notebook copied into ``folder``
+    (:func:`autograder.student_kit.stamp_notebook`)."""
+    from .student_kit import KitError, stamp_notebook
+
+    for path in sorted(folder.glob("*.ipynb")):
+        try:
+            nb = stamp_notebook(read_notebook(path))
+        except KitError as err:
+            raise ReleaseError(f"{folder.name}/{path.name}: {err}") from err
+        path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
 def release(repo: Path = REPO_ROOT, names: list[str] | None = None, target: Path | None = None) -> list[Path]:
     """Regenerate ``exercises/<name>/`` (or ``target/<name>/``) for each assignment.
 
@@ -154,6 +167,7 @@ def release(repo: Path = REPO_ROOT, names: list[str] | None = None, target: Path
         for name in names:
             shutil.copytree(repo / "solutions" / name, course / "source" / name,
                             ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+            stamp_kit_version(course / "source" / name)
             generate(course, name)
             out = course / "release" / name
             for nb in sorted(out.glob("*.ipynb")):
