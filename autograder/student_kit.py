@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import ast
 import base64
-import fnmatch
 import hashlib
 import io
 import sys

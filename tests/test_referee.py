@@ -22,16 +22,19 @@ def test_free_names_are_what_the_cell_uses_but_never_binds():
 
 def test_a_cell_passes_only_when_it_runs_to_its_end_here():
     ok = run_test_cell("t", "print('fine')", "import torch", None, Settings())
-    assert ok.passed and ok.stdout == "fine\n" and ok.outputs() == [
+    assert ok.result.passed and ok.stdout == "fine\n" and ok.outputs() == [
         {"output_type": "stream", "name": "stdout", "text": "fine\n"}]
     bad = run_test_cell("t", "assert 1 == 2, 'one is not two'", "", None, Settings())
-    assert not bad.passed and bad.error_type == "AssertionError" and bad.message == "one is not two"
+    assert not bad.result.passed and bad.result.error_type == "AssertionError" and bad.result.message == "one is not two"
     assert bad.outputs()[-1]["output_type"] == "error"
 
 
 def test_a_name_the_notebook_lacks_fails_with_advice_not_a_crash():
-    outcome = run_test_cell("t", "sigmoid(1)", "", None, Settings())
-    assert not outcome.passed and outcome.channel  # no kernel at all: a grading error, clearly said
+    from autograder.referee.session import Trouble
+
+    done = run_test_cell("t", "sigmoid(1)", "", None, Settings())
+    assert not done.result.passed and done.trouble is Trouble.BROKEN  # no kernel at all: a grading error, said
+    assert done.result.error_type == "GradingError" and "kernel is not running" in done.result.message
 
 
 def test_the_checks_run_under_the_runs_secret_seed():
@@ -39,4 +42,4 @@ def test_the_checks_run_under_the_runs_secret_seed():
               "print(float(randn((1,), torch.float64, 'cpu', 0)))")
     public = run_test_cell("t", source, "import torch", None, Settings())
     secret = run_test_cell("t", source, "import torch", None, Settings(secret=987654321))
-    assert public.passed and secret.passed and public.stdout != secret.stdout
+    assert public.result.passed and secret.result.passed and public.stdout != secret.stdout

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 
+from ..referee.result import TestResult
+
 
 class Status(str, Enum):
     """Why a row has the score it has. ``GRADED`` and ``FLAGGED`` rows are scored normally."""
@@ -48,21 +50,6 @@ _SEVERITY = [Status.GRADED, Status.FLAGGED, Status.TIMEOUT, Status.MEMORY_LIMIT,
 def worst(statuses: list[Status]) -> Status:
     """The status a student's row shows for several notebooks (``GRADED`` for none)."""
     return max(statuses, key=_SEVERITY.index, default=Status.GRADED)
-
-
-@dataclass
-class TestResult:
-    """One graded test cell: ``score`` of ``max_score`` points and, when it failed, the
-    message the student sees (which function, which output, which case, expected vs got)."""
-
-    grade_id: str
-    score: float
-    max_score: float
-    message: str = ""
-
-    @property
-    def passed(self) -> bool:
-        return self.score >= self.max_score > 0 or (self.max_score == 0 and not self.message)
 
 
 @dataclass
@@ -108,6 +95,6 @@ class Answer:
     @classmethod
     def not_run(cls, student: str, status: Status, note: str, max_scores: dict[str, float]) -> "Answer":
         """A row for a student whose notebook could not be run: every test 0 with the reason."""
-        tests = {gid: TestResult(gid, 0.0, m, f"not graded: {status.value}: {note}" if note else f"not graded: {status.value}")
-                 for gid, m in max_scores.items()}
+        why = f"not graded: {status.value}: {note}" if note else f"not graded: {status.value}"
+        tests = {gid: TestResult.failed(gid, why, max_score=m) for gid, m in max_scores.items()}
         return cls(student, status, tests, note or status.value)

@@ -15,43 +15,38 @@ import contextlib
 import io
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import torch
 
 from ..checks import context
 from .names import free_names
-from .session import ChannelError, Session, StudentError
+from .result import TestResult
+from .session import ChannelError, Session, StudentError, Trouble
 
 MAX_STDOUT = 20_000
 
 
 @dataclass
-class CellOutcome:
-    """What one test cell did in the referee.
+class CellRun:
+    """What one test cell did in the referee: its :class:`~.result.TestResult`, what it
+    printed, and ``trouble`` when the student's kernel could not answer (out of time, gone,
+    a malformed answer): the kernel needs attention before the next cell."""
 
-    ``passed``: ran to its end. ``error``: the exception's type name and the message the
-    student sees. ``channel``: set when the student's kernel could not answer (out of time,
-    gone, malformed answer): the kernel needs attention before the next cell.
-    """
-
-    grade_id: str
-    passed: bool
+    result: TestResult
     stdout: str = ""
-    error_type: str = ""
-    message: str = ""
-    channel: str = ""
-    seconds: float = 0.0
+    trouble: Trouble | None = None
 
     def outputs(self) -> list[dict]:
         """The cell's outputs in nbformat's shape: what nbgrader scores and feedback shows."""
         out = []
         if self.stdout:
             out.append({"output_type": "stream", "name": "stdout", "text": self.stdout})
-        if not self.passed:
-            out.append({"output_type": "error", "ename": self.error_type or "Error", "evalue": self.message,
-                        "traceback": [f"{self.error_type or 'Error'}: {self.message}"]})
+        if not self.result.passed:
+            kind = self.result.error_type or "Error"
+            out.append({"output_type": "error", "ename": kind, "evalue": self.result.message,
+                        "traceback": [f"{kind}: {self.result.message}"]})
         return out
 
 
@@ -98,7 +93,7 @@ def _no_cause(name: str) -> None:
 
 
 def run_test_cell(grade_id: str, source: str, setup: str, session: Session | None,
-                  settings: context.Settings, why_missing: Callable[[str], str | None] = _no_cause) -> CellOutcome:
+                  settings: context.Settings, why_missing: Callable[[str], str | None] = _no_cause) -> CellRun:
     """Run the trusted test cell ``source`` against the notebook behind ``session``.
     ``why_missing(name)``: what kept the notebook from defining ``name`` (an earlier cell's
     error), for the message of a test that needs it; None when nothing is known."""
@@ -121,17 +116,15 @@ def run_test_cell(grade_id: str, source: str, setup: str, session: Session | Non
             warnings.simplefilter("ignore")
             exec(compile(source, f"<test cell {grade_id}>", "exec"), namespace)  # trusted: from the source notebook
     except ChannelError as err:
-        outcome = CellOutcome(grade_id, False, error_type="GradingError",
-                              message=f"this test could not finish: {err}", channel=str(err))
+        result, trouble = TestResult.failed(grade_id, f"this test could not finish: {err}", "GradingError"), err.reason
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as err:  # noqa: BLE001 - any failure of the test is its verdict
         error_type, message = _message(err, missing, why_missing)
-        outcome = CellOutcome(grade_id, False, error_type=error_type, message=message)
+        result, trouble = TestResult.failed(grade_id, message, error_type), None
     else:
-        outcome = CellOutcome(grade_id, True)
+        result, trouble = TestResult(grade_id, passed=True), None
     text = stdout.getvalue()
     if len(text) > MAX_STDOUT:
         text = text[:MAX_STDOUT] + f"\n... [{len(text) - MAX_STDOUT} more characters cut]"
-    outcome.stdout, outcome.seconds = text, time.perf_counter() - start
-    return outcome
+    return CellRun(replace(result, seconds=round(time.perf_counter() - start, 3)), text, trouble)

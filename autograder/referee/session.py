@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import builtins
 import weakref
+from enum import Enum
 from typing import Any, Callable
 
 import torch
@@ -27,23 +28,34 @@ from autograder_kernel.server import MAX_NEW_HANDLES
 from ..checks.side import CallRecord, Handle, StudentError, is_remote
 
 
+class Trouble(Enum):
+    """Why the student's kernel could not answer a test."""
+
+    OUT_OF_TIME = "out of time"
+    GONE = "the kernel is gone"
+    BROKEN = "it broke the channel's rules or did not start answering"
+
+
 class ChannelError(BaseException):
     """The student's kernel could not answer: out of time, gone, or broke the channel's rules.
 
     A ``BaseException``, like ``KeyboardInterrupt``: no ``except Exception`` in a check or a
-    test cell may swallow it; it ends the test cell, which fails with its message."""
+    test cell may swallow it; it ends the test cell, which fails with its message.
+    ``reason``: which :class:`Trouble` it is."""
+
+    reason = Trouble.BROKEN
 
 
 class CallTimeout(ChannelError):
-    pass
+    reason = Trouble.OUT_OF_TIME
 
 
 class KernelGone(ChannelError):
-    pass
+    reason = Trouble.GONE
 
 
 class ProtocolError(ChannelError):
-    pass
+    reason = Trouble.BROKEN
 
 
 #: Builtin exceptions a student's exception may be mapped onto (only by their own module
