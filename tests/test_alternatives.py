@@ -4,7 +4,7 @@ Each alternative (:mod:`corpus.alternatives`) replaces one name of the solution 
 every test cell that uses that name then runs here, as the referee runs it (its hidden tests
 included, the inputs drawn from a grading secret), with every chapter's ``ALLOWED`` table
 answering None: only the values are judged. A failure names the alternative, the test cell
-and the check's message (which case, got, expected). No grading, no kernel: fast.
+and the check's message (which case, got, expected). No grading, no kernel.
 """
 from __future__ import annotations
 
@@ -53,6 +53,7 @@ def _cells(alt) -> tuple[list[str], dict[str, str]]:
     return using, {}
 
 
+@pytest.mark.slow  # about a minute of CPU in all: chapter 5's and 7's hidden tests are many cases
 @pytest.mark.parametrize("alt", ALTERNATIVES, ids=lambda alt: alt.id)
 def test_torch_alternative_passes_every_case(alt):
     cells, sources = _cells(alt)

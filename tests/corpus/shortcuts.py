@@ -194,7 +194,7 @@ RUNTIME_NAMES = [
     on_sigmoid("s-globals-lookup", "names built at run time", "a name looked up in globals() by a built string",
                "", """
         switch = globals()["tor" + "ch"].__dict__["_C"]
-        with switch._DisableTorchDispatch(), switch.DisableTorchFunction():
+        with getattr(switch, "_DisableTorch" + "Dispatch")(), getattr(switch, "DisableTorch" + "Function")():
             return torch.sigmoid(x)
     """),
 ]
@@ -207,8 +207,7 @@ EXEC_ALIASES = [
     on_sigmoid("s-eval-through-print-self", "aliases of exec-like builtins",
                "eval taken from the builtins module reached as print.__self__, by a built name",
                "_ev = print.__self__.__dict__['ev' + 'al']", """
-        c = _ev("torch._" + "C")
-        with c._DisableTorchDispatch(), c.DisableTorchFunction():
+        with _ev("torch._C._DisableTorchDispatch()"), _ev("torch._C.DisableTorchFunction()"):
             return torch.sigmoid(x)
     """),
     on_sigmoid("s-builtins-dict-eval", "aliases of exec-like builtins", "builtins.__dict__['ev' + 'al']",
