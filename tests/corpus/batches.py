@@ -16,6 +16,8 @@ from . import honest, robustness, shortcuts
 from .model import HandIn
 
 HAND_INS: list[HandIn] = [*honest.NOTEBOOKS, *shortcuts.ATTEMPTS, *robustness.CASES]
+if len({h.name for h in HAND_INS}) != len(HAND_INS):
+    raise ValueError("two hand-ins of the corpora share a name (it is their student id in one batch)")
 
 
 class CorpusGrades:

@@ -73,19 +73,18 @@ class Attempt(HandIn):
 
     ``kind``: the class of the issue it belongs to; ``targets``: what it gets past today, or
     tries to; ``lose``: the test cells it must lose unless the row is ``flagged``. ``works``:
-    the test cells that pass when nobody watches (the checks run here with every operator
+    test cells it passes when nobody watches (the checks run here with every operator
     allowed): the proof that losing ``lose`` in grading comes from the grader seeing the
-    shortcut, not from a bug in the attempt (empty when the attempt only works inside the
-    grader's kernel)."""
+    shortcut, not from a bug in the attempt."""
 
     kind: str
     targets: str
     lose: frozenset[str]
-    works: frozenset[str] = frozenset()
+    works: frozenset[str]
 
     def __post_init__(self):
-        if not self.lose:
-            raise ValueError(f"{self.name}: an attempt must name the test cells it should lose")
+        if not (self.lose and self.works):
+            raise ValueError(f"{self.name}: an attempt names the test cells it should lose and those it passes unwatched")
 
 
 @dataclass(frozen=True, kw_only=True)
