@@ -151,26 +151,35 @@ _VALIDATE = (
     "from nbgrader.validator import Validator\n"
     "validator = Validator()\n"
     "for path in sys.argv[1:]:\n"
-    "    print(json.dumps([path, validator.validate(path)]), flush=True)\n"
+    "    try:\n"
+    "        found = validator.validate(path)\n"
+    "    except Exception as err:\n"
+    "        found = {'error': f'{type(err).__name__}: {err}'}\n"
+    "    print(json.dumps([path, found]), flush=True)\n"
 )
 
 
 def validate_batch(paths: list[Path], workers: int = 2) -> dict[Path, dict]:
     """What ``nbgrader validate`` finds in each notebook (its own Validator, the same code path):
     ``{path: {}}`` when it passes, else ``{"failed": [...]}`` (or ``"changed"``, ``"type_changed"``)
-    with each cell's ``source`` and ``raw_error``. ``workers`` processes share the notebooks,
-    each validating its share one after the other (one Python start per process)."""
-    shares = [[str(p) for p in paths[i::workers]] for i in range(workers)]
-    procs = [subprocess.Popen([sys.executable, "-c", _VALIDATE, *share], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, cwd=REPO_ROOT) for share in shares if share]
+    with each cell's ``source`` and ``raw_error``, or ``{"error": ...}`` when validate raised.
+    ``workers`` processes share the notebooks, each validating its share one after the other."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def run(share: list[str]) -> str:
+        done = subprocess.run([sys.executable, "-c", _VALIDATE, *share], capture_output=True, text=True,
+                              cwd=REPO_ROOT, timeout=1800)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout
+
+    shares = [share for share in ([str(p) for p in paths[i::workers]] for i in range(workers)) if share]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        outputs = list(pool.map(run, shares))
     found: dict[Path, dict] = {}
-    for proc in procs:
-        stdout, stderr = proc.communicate(timeout=1800)
-        assert proc.returncode == 0, stderr[-3000:]
-        for line in stdout.splitlines():
-            if line.startswith('["'):
-                path, result = json.loads(line)
-                found[Path(path)] = result
+    for line in "\n".join(outputs).splitlines():
+        if line.startswith('["'):
+            path, result = json.loads(line)
+            found[Path(path)] = result
     return found
 
 
