@@ -17,6 +17,7 @@ from autograder.release import assignments
 from corpus import local
 from corpus.honest import NOTEBOOKS
 from corpus.model import HONEST_STATUS
+from nbgrader_e2e import needs_sandbox
 
 
 def test_the_honest_corpus_has_40_notebooks_over_every_assignment_and_each_builds(tmp_path):
@@ -36,6 +37,7 @@ def _describe(nb) -> str:
 
 
 @pytest.mark.slow
+@needs_sandbox
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda nb: nb.name)
 def test_honest_notebook_gets_full_marks_with_status_graded(nb, corpus_grades):
     row = corpus_grades.graded(nb.assignment)[nb.name]
@@ -54,6 +56,7 @@ def _failed_cells(assignment: str, found: dict) -> dict[str, str]:
 
 
 @pytest.mark.slow
+@needs_sandbox
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda nb: nb.name)
 def test_honest_notebook_passes_nbgrader_validate(nb, corpus_grades):
     found = corpus_grades.validated()[nb.name]

@@ -14,6 +14,7 @@ import nbformat
 import pytest
 
 from corpus.robustness import CASES
+from nbgrader_e2e import needs_sandbox
 
 
 def test_the_old_formats_are_valid_notebooks_of_their_version(tmp_path):
@@ -34,6 +35,7 @@ def test_each_case_changes_the_notebook(tmp_path):
 
 
 @pytest.mark.slow
+@needs_sandbox
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_odd_hand_in_is_graded_on_its_merits(case, corpus_grades):
     row = corpus_grades.graded(case.assignment)[case.name]

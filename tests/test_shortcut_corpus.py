@@ -12,6 +12,7 @@ import pytest
 
 from corpus import local
 from corpus.shortcuts import ATTEMPTS, KINDS
+from nbgrader_e2e import needs_sandbox
 
 
 def test_every_class_of_the_issue_has_an_attempt_and_each_names_real_test_cells():
@@ -39,6 +40,7 @@ def test_attempt_is_a_working_shortcut_when_nobody_watches(attempt, tmp_path):
 
 
 @pytest.mark.slow
+@needs_sandbox
 @pytest.mark.parametrize("attempt", ATTEMPTS, ids=lambda a: a.name)
 def test_shortcut_loses_its_tests_or_is_flagged(attempt, corpus_grades):
     row = corpus_grades.graded(attempt.assignment)[attempt.name]

@@ -52,13 +52,19 @@ def notebook_code(path: Path | None, assignment: str) -> list[str]:
 
 
 class LocalNotebook:
-    """The notebook's namespace, seen by ``run_test_cell`` as its session (``lookup`` only)."""
+    """The notebook's namespace, seen by ``run_test_cell`` as its session: the names it asks
+    for, and the default dtype (the notebook's code ran in this process)."""
 
     def __init__(self, namespace: dict):
         self.namespace = namespace
 
     def lookup(self, names: list[str]) -> dict[str, Any]:
         return {n: self.namespace[n] for n in names if n in self.namespace}
+
+    def default_dtype(self):
+        import torch
+
+        return torch.get_default_dtype()
 
 
 class _AllowAll(dict):

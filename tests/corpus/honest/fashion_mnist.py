@@ -245,7 +245,7 @@ NOTEBOOKS = [
                """,
            }),
     Honest(name="a7-imports-data-batches", assignment=A7,
-           style="imports autograder.data.batches, as the notebook suggests, to try the loop on random images",
+           style="imports autograder.data.batches, as the book's chapter 7 does, to try the loop on random images",
            edits={"train_solution": ("def train_one_epoch(", "from autograder.data import batches as make_batches\n\n\n"
                                                              "def train_one_epoch(")},
            added=(
