@@ -2,8 +2,8 @@
 
 Each alternative (:mod:`corpus.alternatives`) replaces one name of the solution notebook;
 every test cell that uses that name then runs here, as the referee runs it (its hidden tests
-included, the inputs drawn from a grading secret), with every chapter's ``ALLOWED`` table
-answering None: only the values are judged. A failure names the alternative, the test cell
+included, the inputs drawn from a grading secret), with every operator allowed: only the
+values are judged. A failure names the alternative, the test cell
 and the check's message (which case, got, expected). No grading, no kernel.
 """
 from __future__ import annotations

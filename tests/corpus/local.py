@@ -3,8 +3,8 @@
 The referee's own :func:`~autograder.referee.cell.run_test_cell` runs each test cell (the
 source notebook's, hidden tests included) in a fresh namespace; the
 names it takes from "the notebook" come from a namespace here (:class:`LocalNotebook`),
-where the notebook's set-up and answer code ran. With ``allow_all`` every chapter's
-``ALLOWED`` table answers None, so the checks judge values only (the autograd rules of
+where the notebook's set-up and answer code ran. With ``allow_all`` every operator is
+allowed (:func:`everything_allowed`), so the checks judge values only (the autograd rules of
 hand-written backwards still hold). :func:`in_child` runs such a check in a forked child,
 for code that changes the process it runs in.
 """
@@ -74,18 +74,24 @@ class _AllowAll(dict):
 
 @contextlib.contextmanager
 def everything_allowed():
-    """Every chapter's ``ALLOWED[...]`` is None inside: only values are judged."""
+    """Inside, every operator is allowed: each chapter's ``ALLOWED[...]`` is None, and so is
+    every rule's ``allowed_ops()`` (what the checks that take a rule ask): only values are judged."""
     import importlib
     import pkgutil
+
+    from autograder.checks.rules import Rule
 
     modules = [importlib.import_module(f"autograder.chapters.{m.name}")
                for m in pkgutil.iter_modules(chapters_package.__path__)]
     saved = {m: m.ALLOWED for m in modules if hasattr(m, "ALLOWED")}
+    allowed_ops = Rule.allowed_ops
     for module in saved:
         module.ALLOWED = _AllowAll()
+    Rule.allowed_ops = lambda self: None
     try:
         yield
     finally:
+        Rule.allowed_ops = allowed_ops
         for module, table in saved.items():
             module.ALLOWED = table
 
