@@ -3,9 +3,12 @@
 A simulated student starts from the released exercise notebook (what students get) and
 fills every solution cell with the solution's code (markers stripped), optionally with a
 deliberate bug: ``bugs={"relu_solution": ("x > 0", "x >= 0")}`` replaces text in the
-cell with that grade_id. :func:`grade` grades submissions with ``python -m autograder
+cell with that grade_id, ``answers`` gives a cell's whole code, :func:`add_cell` adds a
+cell of the student's own. :func:`grade` grades submissions with ``python -m autograder
 grade`` (nbgrader as the engine, answer cells in the sandboxed kernel, tests in the
-referee) and returns each student's per-cell scores.
+referee) and returns each student's per-cell scores; :func:`grade_batch` returns each
+row whole (status, note, messages). :func:`validate_batch` runs ``nbgrader validate``'s
+own Validator over many notebooks.
 """
 from __future__ import annotations
 
