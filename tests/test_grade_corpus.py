@@ -20,7 +20,7 @@ import pytest
 
 from autograder import REPO_ROOT
 from autograder import notebook as nbfacts
-from nbgrader_e2e import needs_sandbox, student_notebook
+from nbgrader_e2e import add_cell, needs_sandbox, student_notebook
 
 A, NB = "01-activations", "activations.ipynb"
 FULL = 12
@@ -47,14 +47,6 @@ def edit_cells(path: Path, edits: dict[str, tuple[str, str]]) -> None:
             text = nbfacts.source(cell)
             assert old in text, (gid, old)
             cell["source"] = text.replace(old, new, 1)
-    path.write_text(json.dumps(nb))
-
-
-def add_cell(path: Path, code: str, before: str = "step_solution") -> None:
-    """A code cell of the student's own, without nbgrader metadata, before cell ``before``."""
-    nb = json.loads(path.read_text())
-    at = next(i for i, c in enumerate(nb["cells"]) if c["metadata"].get("nbgrader", {}).get("grade_id") == before)
-    nb["cells"].insert(at, {"cell_type": "code", "metadata": {}, "source": code, "outputs": [], "execution_count": None})
     path.write_text(json.dumps(nb))
 
 
