@@ -102,6 +102,10 @@ SHORTCUTS = [
     ("06-layers", "import torch\nclass Relu(torch.nn.ReLU):\n    pass\n", "test_relu", "class Relu(torch.nn.ReLU)"),
     ("06-layers", "import torch\nclass Linear:\n    @property\n    def grad_weight(self):\n"
                   "        return torch.autograd.grad(self.y, self.w)\n", "test_linear", "uses autograd"),
+    ("06-layers", "class Relu:\n    def forward(self, x):\n        xg = x.detach().requires_grad_()\n"
+                  "        self.y = torch.where(xg > 0, xg, 0)\n"
+                  "        return self.y.detach()\n    def backward(self, grad_out):\n"
+                  "        return self.y.grad_fn(grad_out)\n", "test_relu", "`return self.y.grad_fn(grad_out)`"),
     ("04-dim", "def max_along(x, dim, keepdim=False):\n    return x.max(dim, keepdim=keepdim)\n", "test_max_along",
      "torch's max and argmax"),
     ("05-losses", "import torch.nn.functional as F\ndef cross_entropy(z, t, weight=None, ignore_index=-100, "

@@ -46,8 +46,9 @@ MAX = _shortcut("torch's max and argmax (and min, sorting)",
                 "max argmax min argmin aminmax sort argsort msort topk kthvalue cummax cummin mode median nanmedian",
                 "max argmax min argmin aminmax sort argsort topk kthvalue cummax cummin mode median nanmedian",
                 "torch.max x.max(dim) torch.argmax torch.sort torch.topk")
-AUTOGRAD = _shortcut("autograd", "backward grad vjp jvp jacobian hessian vhp hvp run_backward _execution_engine",
-                     "", "x.backward() torch.autograd.grad torch.autograd.functional.vjp")
+AUTOGRAD = _shortcut("autograd", "backward grad vjp jvp jacobian hessian vhp hvp run_backward _execution_engine "
+                     "grad_fn next_functions", "",
+                     "x.backward() torch.autograd.grad torch.autograd.functional.vjp x.grad_fn(...)")
 
 NO_GRAD = Requirement(
     "turn gradient tracking off", frozenset({"no_grad", "inference_mode", "set_grad_enabled"}),

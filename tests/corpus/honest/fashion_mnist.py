@@ -244,10 +244,17 @@ NOTEBOOKS = [
                        return total / count, correct / seen
                """,
            }),
-    Honest(name="a7-imports-data-batches", assignment=A7,
-           style="imports autograder.data.batches, as the book's chapter 7 does, to try the loop on random images",
-           edits={"train_solution": ("def train_one_epoch(", "from autograder.data import batches as make_batches\n\n\n"
-                                                             "def train_one_epoch(")},
+    Honest(name="a7-book-batches", assignment=A7,
+           style="the book's chapter 7 batches generator in the loop's cell, to try the loop on random images",
+           edits={"train_solution": ("def train_one_epoch(",
+                                     "def make_batches(images, labels, batch_size=64, *, shuffle=False, generator=None):\n"
+                                     "    n = len(images)\n"
+                                     "    order = (torch.randperm(n, generator=generator).to(images.device) if shuffle\n"
+                                     "             else torch.arange(n, device=images.device))\n"
+                                     "    for start in range(0, n, batch_size):\n"
+                                     "        idx = order[start:start + batch_size]\n"
+                                     "        yield images[idx], labels[idx]\n\n\n"
+                                     "def train_one_epoch(")},
            added=(
                ("test_train_one_epoch", """
                    images, labels = torch.rand(256, 28, 28), torch.randint(0, 10, (256,))
