@@ -118,8 +118,8 @@ def run_cells(assignment: str, codes: Iterable[str], grade_ids: Iterable[str], *
     results = {}
     with everything_allowed() if allow_all else contextlib.nullcontext():
         for gid in grade_ids:
-            outcome = run_test_cell(gid, sources[gid], setup, LocalNotebook(namespace), Settings(secret=secret))
-            results[gid] = (outcome.passed, f"{outcome.error_type}: {outcome.message}" if not outcome.passed else "")
+            result = run_test_cell(gid, sources[gid], setup, LocalNotebook(namespace), Settings(secret=secret)).result
+            results[gid] = (result.passed, f"{result.error_type}: {result.message}" if not result.passed else "")
     return results
 
 
