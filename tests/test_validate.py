@@ -76,7 +76,7 @@ RULE_MISTAKES = {
                          "return nll_loss(log_softmax(logits), target, weight, ignore_index, reduction).reshape(-1)"),
          "ce_backward_solution": ("return coeff * (torch.exp(log_probs) - onehot)",
                                   "return (coeff * (torch.exp(log_probs) - onehot)).float()")},
-        {"test_loss_errors": ("nll_loss raised", "torch raises RuntimeError here"),
+        {"test_loss_errors": ("nll_loss raised", "torch raises RuntimeError there"),
          "test_cross_entropy": ("cross_entropy returned its loss with shape (1,)",),
          "test_cross_entropy_extreme": ("cross_entropy returned its loss with shape (1,)",),
          "test_cross_entropy_weight_ignore": ("cross_entropy returned its loss with shape (1,)",),
