@@ -1,15 +1,19 @@
-# Course build. `make` sets up .venv and builds the website; `make test` runs every test.
+# Course build. `make` sets up .venv and the npm tools and builds the website; `make test`
+# runs every test.
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 # On a machine whose pip finds a local CPU wheel (ours) this takes it; a GPU user
 # installs a CUDA torch into .venv first (see README) and this step is skipped.
 TORCH_SPEC  ?= torch==2.13.0
 TORCH_INDEX ?=
+# npm installs exactly what package-lock.json says (KaTeX, which renders the book's math
+# at build time; Lighthouse, for bench/lighthouse.py only), never a browser.
+NPM_CI := npm ci --no-audit --no-fund --loglevel=error
 
-.PHONY: all setup book exercises test clean
+.PHONY: all setup node book exercises test test-fast lighthouse clean
 all: book
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed node
 
 $(VENV)/.installed: requirements.txt pyproject.toml scripts/system-packages.sh scripts/dask-grading.yaml
 	./scripts/system-packages.sh
@@ -18,6 +22,19 @@ $(VENV)/.installed: requirements.txt pyproject.toml scripts/system-packages.sh s
 	$(PY) -m pip install -qq -r requirements.txt
 	mkdir -p $(VENV)/etc/dask && cp scripts/dask-grading.yaml $(VENV)/etc/dask/autograder.yaml
 	touch $@
+
+# KaTeX only (the book build needs nothing else from npm).
+node: node_modules/.site-installed
+node_modules/.site-installed: package.json package-lock.json scripts/system-packages.sh
+	./scripts/system-packages.sh
+	$(NPM_CI) --omit=dev
+	touch $@
+
+# KaTeX and Lighthouse.
+node_modules/.bench-installed: package.json package-lock.json scripts/system-packages.sh
+	./scripts/system-packages.sh
+	$(NPM_CI)
+	touch node_modules/.site-installed $@
 
 book: setup
 	$(PY) -m autograder book
@@ -28,6 +45,14 @@ exercises: setup
 
 test: setup
 	$(PY) -m pytest
+
+# The edit loop: every test not marked slow (no book build, no grading end to end).
+test-fast: setup
+	$(PY) -m pytest -m "not slow"
+
+# Lighthouse (mobile) on every chapter page of the built site: bench/lighthouse.py.
+lighthouse: book node_modules/.bench-installed
+	$(PY) bench/lighthouse.py
 
 clean:
 	rm -rf _build

@@ -1,7 +1,20 @@
 """The course package: the checks test cells call, and the commands that build the
-book, release the exercises and grade submissions (``python -m autograder --help``)."""
+book, release the exercises and grade submissions (``python -m autograder --help``).
+
+Its student-side part is also published alone, as the student kit (see
+:mod:`autograder.student_kit`), with the same version.
+"""
 
 from pathlib import Path
 
+#: The course package's version, which is also the student kit's (pyproject.toml reads it
+#: from here) and which the release command stamps into every exercise notebook.
+__version__ = "0.1.0"
+
 #: The repository root (where ``_config.yml``, ``solutions/`` and ``exercises/`` live).
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+from .kit_version import check_release  # noqa: E402
+
+# A notebook released with another version of the kit says so before any check runs.
+check_release(__version__)

@@ -115,6 +115,12 @@ def solution_code(text: str) -> str:
     return MARKER_LINE.sub("", text)
 
 
+def solutions(nb) -> dict[str, str]:
+    """``{grade_id: code}`` of a source notebook's answer cells, as a student who solved them
+    would hand them in (markers removed), in notebook order."""
+    return {grade_id(c): solution_code(source(c)) for c in as_node(nb).cells if kind(c) is CellKind.ANSWER}
+
+
 def without_hidden(text: str) -> str:
     """A test cell's source as the student sees it: hidden-test blocks removed."""
     return BLOCK.sub(lambda m: "" if m.group(1) == "HIDDEN TESTS" else m.group(0), text).rstrip()

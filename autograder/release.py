@@ -1,7 +1,10 @@
 """Releasing exercises: ``solutions/<assignment>/`` -> ``exercises/<assignment>/``.
 
 ``solutions/`` is the one source: nbgrader source notebooks holding solutions, visible
-tests and hidden tests. :func:`release` lints them (:func:`lint_notebook`), runs
+tests and hidden tests. Each exercise's rules cell is written from its rule table
+(:mod:`autograder.checks.rules`) into the source first (:func:`write_rules`), so the text a
+student reads is the rule the grader applies. :func:`release` lints the sources
+(:func:`lint_notebook`), runs
 ``nbgrader generate_assignment`` in a private temporary course directory (so no
 gradebook or log lands in the repo), checks the result leaks nothing
 (:func:`leaks`), and replaces ``exercises/<assignment>/`` with it.
@@ -15,6 +18,8 @@ from pathlib import Path
 
 from . import REPO_ROOT
 from . import notebook as nbfacts
+from .chapters import exercise
+from .checks import rules_text
 from .tools import run_tool
 
 SOLUTION_MARK = nbfacts.SOLUTION_BEGIN
@@ -88,11 +93,52 @@ c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\\nraise NotImplemented
 """
 
 
+def rules_cell(exercise):
+    """The locked markdown cell that states ``exercise``'s rules (written from its table)."""
+    import nbformat
+
+    cell = nbformat.v4.new_markdown_cell(exercise.markdown(), id=rules_text.CELL_ID)
+    cell.metadata["nbgrader"] = {"grade": False, "grade_id": rules_text.CELL_ID, "locked": True, "schema_version": 3,
+                                 "solution": False, "task": False}
+    return cell
+
+
+def write_rules(path: Path, exercise) -> bool:
+    """Rewrite the rules cell of the source notebook at ``path`` from ``exercise``'s table
+    (inserted after the first cell when it is missing); True when the file changed."""
+    import nbformat
+
+    nb = nbfacts.read(path)
+    cell = rules_cell(exercise)
+    index = next((i for i, c in enumerate(nb.cells) if nbfacts.grade_id(c) == rules_text.CELL_ID), None)
+    if index is None:
+        nb.cells.insert(1, cell)
+    elif nb.cells[index].source == cell.source and nb.cells[index].metadata == cell.metadata:
+        return False
+    else:
+        nb.cells[index].source, nb.cells[index].metadata = cell.source, cell.metadata
+    nbformat.write(nb, str(path))
+    return True
+
+
 def generate(course: Path, name: str) -> None:
     """Run ``nbgrader generate_assignment`` for ``name`` in the course folder ``course``."""
     result = run_tool("nbgrader", "generate_assignment", name, "--force", "--CourseDirectory.root=" + str(course), cwd=course)
     if result.returncode != 0:
         raise ReleaseError(f"nbgrader generate_assignment {name} failed:\n{result.stdout}{result.stderr}")
+
+
+def stamp_kit_version(folder: Path) -> None:
+    """Record the student kit's version in each source notebook copied into ``folder``
+    (:func:`autograder.student_kit.stamp_notebook`)."""
+    from .student_kit import KitError, stamp_notebook
+
+    for path in sorted(folder.glob("*.ipynb")):
+        try:
+            nb = stamp_notebook(read_notebook(path))
+        except KitError as err:
+            raise ReleaseError(f"{folder.name}/{path.name}: {err}") from err
+        path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def release(repo: Path = REPO_ROOT, names: list[str] | None = None, target: Path | None = None) -> list[Path]:
@@ -105,6 +151,11 @@ def release(repo: Path = REPO_ROOT, names: list[str] | None = None, target: Path
     unknown = sorted(set(names) - set(assignments(repo)))
     if unknown:
         raise ReleaseError(f"no such assignment in solutions/: {', '.join(unknown)}")
+    for name in names:
+        table = exercise(name)
+        if table is not None:
+            for nb in sorted((repo / "solutions" / name).glob("*.ipynb")):
+                write_rules(nb, table)
     problems = [p for n in names for nb in sorted((repo / "solutions" / n).glob("*.ipynb")) for p in lint_notebook(nb)]
     if problems:
         raise ReleaseError("\n".join(problems))
@@ -116,6 +167,7 @@ def release(repo: Path = REPO_ROOT, names: list[str] | None = None, target: Path
         for name in names:
             shutil.copytree(repo / "solutions" / name, course / "source" / name,
                             ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+            stamp_kit_version(course / "source" / name)
             generate(course, name)
             out = course / "release" / name
             for nb in sorted(out.glob("*.ipynb")):

@@ -16,6 +16,12 @@ a box is put under the page title with
   Jupyter Book's own ``launch_buttons`` are left off on purpose: they would launch the
   chapter page's Markdown source, which Colab cannot open, not the exercise.
 
+The box also links the student kit (:mod:`autograder.student_kit`): the wheel of what
+the notebooks' test cells import, which the build writes into the site under ``kit/``, so
+a downloaded notebook runs its tests and ``nbgrader validate`` with nothing else. Pages
+name it with the ``{student-kit}`` role (a link to the wheel) and show its install with
+the ``{student-kit-install}`` directive (three commands: PyTorch, nbgrader, the kit).
+
 Chapter pages need no markup for it. Registered in ``_config.yml`` under
 ``sphinx: extra_extensions``.
 """
@@ -29,8 +35,14 @@ from urllib.parse import quote
 from docutils import nodes
 from sphinx import addnodes
 from sphinx.application import Sphinx
+from sphinx.errors import ExtensionError
 from sphinx.transforms import SphinxTransform
 from sphinx.util import logging
+from sphinx.util.docutils import SphinxDirective
+from sphinx.util.osutil import relative_uri
+
+from . import __version__, student_kit
+from .kit_version import DIST_NAME, SITE_FOLDER, wheel_name
 
 logger = logging.getLogger(__name__)
 
@@ -125,9 +137,44 @@ def repository_settings(config) -> dict:
     }
 
 
-def exercise_box(links: list[ExerciseLinks], colab_install: str | None = None) -> nodes.Element:
+#: The page that explains the kit's install (linked from every exercise box when it exists).
+STUDENTS_PAGE = "book/for-students"
+
+
+def kit_path() -> str:
+    """Where the kit's wheel is in the built site, from its root."""
+    return f"{SITE_FOLDER}/{wheel_name(__version__)}"
+
+
+def kit_link(app: Sphinx, docname: str) -> nodes.reference:
+    """A link from page ``docname`` to the kit's wheel, named with its version."""
+    uri = relative_uri(app.builder.get_target_uri(docname), kit_path())
+    link = nodes.reference("", "", refuri=uri, classes=["student-kit-download"])
+    link += nodes.Text(f"{DIST_NAME} {__version__}")
+    return link
+
+
+def kit_paragraph(app: Sphinx, docname: str, students_page: bool) -> nodes.paragraph:
+    """The exercise box's line about the kit."""
+    para = nodes.paragraph(classes=["exercise-kit"])
+    para += nodes.Text("To run its tests on your own machine, install the course's student kit, ")
+    para += kit_link(app, docname)
+    para += nodes.Text(", with PyTorch and nbgrader")
+    if students_page:
+        para += nodes.Text(": three commands, in ")
+        ref = addnodes.pending_xref("", refdomain="std", reftype="doc", reftarget="/" + STUDENTS_PAGE,
+                                    refexplicit=True, refdoc=docname)
+        ref += nodes.inline(text="For students")
+        para += ref
+    para += nodes.Text(".")
+    return para
+
+
+def exercise_box(links: list[ExerciseLinks], colab_install: str | None = None,
+                 kit: nodes.paragraph | None = None) -> nodes.Element:
     """The admonition put under a chapter's title; ``colab_install`` is the command a
-    Colab user runs first (shown when there is a Colab link)."""
+    Colab user runs first (shown when there is a Colab link); ``kit`` the line about the
+    student kit."""
     box = nodes.admonition(classes=["exercise-links", "tip"])
     box += nodes.title(text="Exercise for this chapter")
     for link in links:
@@ -152,6 +199,8 @@ def exercise_box(links: list[ExerciseLinks], colab_install: str | None = None) -
         para += nodes.literal(text=colab_install)
         para += nodes.Text(" in a new cell: the tests import the course's autograder package.")
         box += para
+    if kit is not None:
+        box += kit
     box += nodes.paragraph(
         text="Fill in the cells marked YOUR CODE HERE and run the test cell under each; "
         "see “For students” for how the tests and hints work."
@@ -176,7 +225,8 @@ class InsertExerciseLinks(SphinxTransform):
             for p in paths
         ]
         section = next(iter(self.document.findall(nodes.section)), None)
-        box = exercise_box(links, colab_install_command(settings["repository_url"], settings["branch"]))
+        kit = kit_paragraph(self.app, docname, STUDENTS_PAGE in self.env.found_docs)
+        box = exercise_box(links, colab_install_command(settings["repository_url"], settings["branch"]), kit)
         if section is None or not isinstance(section[0], nodes.title):
             self.document.insert(0, box)
         else:
@@ -209,8 +259,41 @@ def drop_unused_thebe(app: Sphinx, pagename: str, templatename: str, context: di
             context[key] = [asset for asset in context[key] if not is_thebe(asset)]
 
 
+def publish_kit(app: Sphinx) -> None:
+    """``builder-inited``: write the student kit's wheel into the site (``kit/``)."""
+    if app.builder.format != "html":
+        return
+    try:
+        student_kit.build(Path(app.outdir) / SITE_FOLDER)
+    except student_kit.KitError as err:
+        raise ExtensionError(f"the student kit cannot be built: {err}") from err
+
+
+def student_kit_role(name, rawtext, text, lineno, inliner, options=None, content=None):
+    """``{student-kit}`` (any text): a link to the kit's wheel, named with its version."""
+    env = inliner.document.settings.env
+    return [kit_link(env.app, env.docname)], []
+
+
+class StudentKitInstall(SphinxDirective):
+    """``{student-kit-install}``: the three commands that install PyTorch, nbgrader and the
+    kit; the kit by its URL when ``html_baseurl`` says where the site lives, else by the
+    name of the downloaded file."""
+
+    def run(self) -> list[nodes.Node]:
+        base = (self.config.html_baseurl or "").rstrip("/")
+        wheel = f"{base}/{kit_path()}" if base else wheel_name(__version__)
+        text = "\n".join(student_kit.install_commands(wheel))
+        block = nodes.literal_block(text, text, language="bash", classes=["student-kit-install"])
+        self.set_source_info(block)
+        return [block]
+
+
 def setup(app: Sphinx) -> dict:
     app.add_config_value("exercise_launch", dict(DEFAULT_LAUNCH), "env", [dict])
     app.add_transform(InsertExerciseLinks)
+    app.connect("builder-inited", publish_kit)
+    app.add_role("student-kit", student_kit_role)
+    app.add_directive("student-kit-install", StudentKitInstall)
     app.connect("html-page-context", drop_unused_thebe)
     return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}

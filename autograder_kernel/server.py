@@ -181,10 +181,9 @@ def serve(path: str, nonce: str) -> None:
                 return
             try:
                 fields = {"ok": True, **session.handle(request, tensors)}
-            except KeyboardInterrupt:
-                session.reply(request, {"ok": False, "error": _error(KeyboardInterrupt("interrupted: out of time"))})
-                return
             except BaseException as err:  # noqa: BLE001 - the student's error is an answer too
+                # KeyboardInterrupt included: the referee interrupts a call only after it stopped
+                # waiting for its answer, so one it reads was raised by the student's code
                 fields = {"ok": False, "error": _error(err)}
             try:
                 session.reply(request, fields)

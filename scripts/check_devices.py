@@ -72,14 +72,14 @@ def check(assignment: str, tmp: Path) -> int:
             assert hello.get("hello") == nonce, hello
             deadline = time.monotonic() + 600
             session = Session(conn, lambda: deadline, tuple(devices()))
-            outcome = run_test_cell(gid, nbfacts.source(cell), setup, session, settings)
+            result = run_test_cell(gid, nbfacts.source(cell), setup, session, settings).result
             session.close()
             conn.close()
-            mark = "ok  " if outcome.passed else "FAIL"
-            print(f"{mark} {assignment:18} {gid:28} {outcome.seconds:6.1f} s", flush=True)
-            if not outcome.passed:
+            mark = "ok  " if result.passed else "FAIL"
+            print(f"{mark} {assignment:18} {gid:28} {result.seconds:6.1f} s", flush=True)
+            if not result.passed:
                 failed += 1
-                print(textwrap.indent(f"{outcome.error_type}: {outcome.message}", "       "), flush=True)
+                print(textwrap.indent(f"{result.error_type}: {result.message}", "       "), flush=True)
     finally:
         server.kill()
         listener.close()

@@ -15,3 +15,16 @@ def built_book(tmp_path_factory) -> Path:
     from autograder.book import build
 
     return build(output=tmp_path_factory.mktemp("book"))
+
+
+@pytest.fixture(scope="session")
+def corpus_grades(tmp_path_factory):
+    """The grading corpora of issue 17 (``tests/corpus``), each assignment's hand-ins graded in
+    one ``grade`` batch the first time a test asks for it, shared by the corpus test modules
+    (whose grading tests are marked ``needs_sandbox``)."""
+    from corpus.batches import CorpusGrades
+
+    grades = CorpusGrades(tmp_path_factory.mktemp("corpus"))
+    yield grades
+    for what, seconds in grades.seconds.items():
+        print(f"\ncorpus: {what}: {seconds:.0f} s")

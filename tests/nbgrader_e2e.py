@@ -3,25 +3,46 @@
 A simulated student starts from the released exercise notebook (what students get) and
 fills every solution cell with the solution's code (markers stripped), optionally with a
 deliberate bug: ``bugs={"relu_solution": ("x > 0", "x >= 0")}`` replaces text in the
-cell with that grade_id. :func:`grade` grades submissions with ``python -m autograder
+cell with that grade_id, ``answers`` gives a cell's whole code, :func:`add_cell` adds a
+cell of the student's own. :func:`grade` grades submissions with ``python -m autograder
 grade`` (nbgrader as the engine, answer cells in the sandboxed kernel, tests in the
-referee) and returns each student's per-cell scores.
+referee) and returns each student's per-cell scores; :func:`grade_batch` returns each
+row whole (status, note, messages). :func:`validate_batch` runs ``nbgrader validate``'s
+own Validator over many notebooks.
 """
 from __future__ import annotations
 
 import csv
 import json
-import re
 import subprocess
 import sys
+import uuid
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
+import os
+
+import pytest
+
 from autograder import REPO_ROOT
+from autograder import notebook as nbfacts
 from autograder.course import CellScore
 
-_MARKERS = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*(\n|\Z)", re.M)
+
+def _sandbox_missing() -> str:
+    from autograder.grading.sandbox import bwrap_path
+
+    if bwrap_path() is None:
+        return "bubblewrap is missing (scripts/system-packages.sh installs it as root)"
+    if os.geteuid() != 0:
+        return "the kernels' own user (and so the per-sandbox process limit) needs the grader to run as root"
+    return ""
+
+
+#: For tests of what the sandbox guarantees: skipped, with the reason, where it cannot run.
+needs_sandbox = pytest.mark.skipif(bool(_sandbox_missing()), reason=_sandbox_missing() or "sandbox available")
+
 
 
 def _cells_by_id(nb: dict) -> dict[str, dict]:
@@ -43,25 +64,26 @@ def apply_edits(code: str, edits: tuple[str, str] | list[tuple[str, str]], grade
 
 def student_notebook(
     assignment: str, notebook: str, out: Path, *, bugs: dict[str, tuple[str, str] | list[tuple[str, str]]] | None = None,
-    blank: bool = False,
+    blank: bool = False, answers: dict[str, str] | None = None,
 ) -> Path:
     """Write a student's submission for ``exercises/<assignment>/<notebook>`` to ``out``.
 
     ``blank``: hand in the exercise untouched. Otherwise every solution cell holds the
-    solution code; ``bugs`` maps a solution cell's grade_id to an ``(old, new)`` text
-    replacement, or a list of them, applied in order (each must happen, or this raises).
+    solution code, or the code ``answers`` gives for its grade_id (the student's own);
+    ``bugs`` maps a solution cell's grade_id to an ``(old, new)`` text replacement, or a
+    list of them, applied in order to that code (each must happen, or this raises).
     """
     exercise = json.loads((REPO_ROOT / "exercises" / assignment / notebook).read_text())
     if not blank:
-        source = _cells_by_id(json.loads((REPO_ROOT / "solutions" / assignment / notebook).read_text()))
+        solved = nbfacts.solutions(nbfacts.read(REPO_ROOT / "solutions" / assignment / notebook))
         for grade_id, cell in _cells_by_id(exercise).items():
             if not cell["metadata"]["nbgrader"].get("solution"):
                 continue
-            code = _MARKERS.sub("", _text(source[grade_id]))
+            code = (answers or {}).get(grade_id, solved[grade_id])
             if bugs and grade_id in bugs:
                 code = apply_edits(code, bugs[grade_id], grade_id)
             cell["source"] = code
-        unknown = set(bugs or {}) - set(_cells_by_id(exercise))
+        unknown = (set(bugs or {}) | set(answers or {})) - set(_cells_by_id(exercise))
         if unknown:
             raise ValueError(f"no such cells: {sorted(unknown)}")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -81,10 +103,34 @@ def solution_class(folder: Path, n: int) -> list[Path]:
                              bugs=RELU_AT_ZERO if i % 10 == 9 else None) for i in range(n)]
 
 
-def grade(root: Path, assignment: str, submissions: dict[str, Path], *extra: str) -> dict[str, dict[str, CellScore]]:
+def add_cell(path: Path, code: str, before: str | None = None) -> None:
+    """Add a code cell of the student's own (no nbgrader metadata) to the notebook at ``path``,
+    before the cell with grade_id ``before`` (None: before the first solution cell)."""
+    nb = json.loads(path.read_text())
+    at = next(i for i, c in enumerate(nb["cells"]) if (c["metadata"].get("nbgrader", {}).get("grade_id") == before
+                                                       if before else c["metadata"].get("nbgrader", {}).get("solution")))
+    cell = {"cell_type": "code", "metadata": {}, "source": code, "outputs": [], "execution_count": None}
+    if (nb["nbformat"], nb["nbformat_minor"]) >= (4, 5):
+        cell["id"] = uuid.uuid4().hex[:8]  # what Jupyter gives a new cell
+    nb["cells"].insert(at, cell)
+    path.write_text(json.dumps(nb))
+
+
+@dataclass
+class Graded:
+    """One student's row as ``grade`` wrote it: status, note, per-cell scores, and the message
+    of each test that did not earn full points (from ``results/<student>.json``)."""
+
+    status: str
+    note: str
+    scores: dict[str, CellScore]
+    messages: dict[str, str]
+
+
+def grade_batch(root: Path, assignment: str, submissions: dict[str, Path], *extra: str) -> dict[str, Graded]:
     """Grade ``{student: notebook path}`` for ``assignment`` with ``python -m autograder grade``
-    (output under ``root/out``); return each student's per-cell scores."""
-    from autograder import notebook as nbfacts
+    (output under ``root/out``); return each student's row (:class:`Graded`)."""
+    from autograder.grading.answer import Answer
 
     inbox = root / "inbox"
     for student, path in submissions.items():
@@ -99,7 +145,57 @@ def grade(root: Path, assignment: str, submissions: dict[str, Path], *extra: str
     max_scores = {g: m for p in sorted((REPO_ROOT / "solutions" / assignment).glob("*.ipynb"))
                   for g, m in nbfacts.max_scores(nbfacts.read(p)).items()}
     rows = {r["student"]: r for r in csv.DictReader((out / "grades.csv").open())}
-    return {s: {g: CellScore(g, float(rows[s][g]), m) for g, m in max_scores.items()} for s in submissions}
+    graded = {}
+    for s in submissions:
+        result = out / "results" / f"{s}.json"
+        tests = Answer.from_json(json.loads(result.read_text())["answer"]).tests if result.exists() else {}
+        graded[s] = Graded(rows[s]["status"], rows[s]["note"],
+                           {g: CellScore(g, float(rows[s][g]), m) for g, m in max_scores.items()},
+                           {g: t.message for g, t in tests.items() if t.score < t.max_score})
+    return graded
+
+
+def grade(root: Path, assignment: str, submissions: dict[str, Path], *extra: str) -> dict[str, dict[str, CellScore]]:
+    """Grade ``{student: notebook path}`` for ``assignment`` with ``python -m autograder grade``
+    (output under ``root/out``); return each student's per-cell scores."""
+    return {s: g.scores for s, g in grade_batch(root, assignment, submissions, *extra).items()}
+
+
+_VALIDATE = (
+    "import json, sys\n"
+    "from nbgrader.validator import Validator\n"
+    "validator = Validator()\n"
+    "for path in sys.argv[1:]:\n"
+    "    try:\n"
+    "        found = validator.validate(path)\n"
+    "    except Exception as err:\n"
+    "        found = {'error': f'{type(err).__name__}: {err}'}\n"
+    "    print(json.dumps([path, found]), flush=True)\n"
+)
+
+
+def validate_batch(paths: list[Path], workers: int = 2) -> dict[Path, dict]:
+    """What ``nbgrader validate`` finds in each notebook (its own Validator, the same code path):
+    ``{path: {}}`` when it passes, else ``{"failed": [...]}`` (or ``"changed"``, ``"type_changed"``)
+    with each cell's ``source`` and ``raw_error``, or ``{"error": ...}`` when validate raised.
+    ``workers`` processes share the notebooks, each validating its share one after the other."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def run(share: list[str]) -> str:
+        done = subprocess.run([sys.executable, "-c", _VALIDATE, *share], capture_output=True, text=True,
+                              cwd=REPO_ROOT, timeout=1800)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout
+
+    shares = [share for share in ([str(p) for p in paths[i::workers]] for i in range(workers)) if share]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        outputs = list(pool.map(run, shares))
+    found: dict[Path, dict] = {}
+    for line in "\n".join(outputs).splitlines():
+        if line.startswith('["'):
+            path, result = json.loads(line)
+            found[Path(path)] = result
+    return found
 
 
 @dataclass

@@ -76,6 +76,13 @@ def test_mini_book_with_a_clean_cell_builds(tmp_path):
 #: browser test measures the real column; this keeps the sources inside it).
 CODE_COLUMN = 76
 CODE_CELL = re.compile(r"```\{code-cell\}[^\n]*\n(.*?)```", re.S)
+#: A code cell's options, not shown on the page: a YAML block first, or `:key: value` lines.
+CELL_OPTIONS = re.compile(r"\A(---\n.*?\n---\n|(:[\w-]+:[^\n]*\n)+)", re.S)
+
+
+def code_cells(text: str) -> list[str]:
+    """The code of each code cell of a MyST page, without its options."""
+    return [CELL_OPTIONS.sub("", cell) for cell in CODE_CELL.findall(text)]
 
 
 def chapter_sources() -> dict[str, str]:
@@ -86,7 +93,7 @@ def test_every_code_line_fits_the_page_column():
     long = [
         f"{name}: {line}"
         for name, text in chapter_sources().items()
-        for cell in CODE_CELL.findall(text)
+        for cell in code_cells(text)
         for line in cell.splitlines()
         if len(line) > CODE_COLUMN
     ]
@@ -150,3 +157,102 @@ def test_no_two_boxes_on_a_page_share_a_title(built_book):
         assert len(titles) == len(set(titles)), f"{page.name}: {titles}"
         bare = [t for t in titles if re.fullmatch(r"Exercise \d+", t)]
         assert not bare, f"{page.name}: an untitled exercise box {bare}"
+
+
+# ---- figures: every image says what it shows ------------------------------------------------
+
+#: A file name or path where a description should be: what myst-nb writes when no alt is set.
+FILE_NAME = re.compile(r"(^|/)[\w.-]+\.(png|jpe?g|svg|gif|webp)$|_images/", re.I)
+IMG = re.compile(r"<img\b[^>]*>", re.S)
+
+
+def _alt(tag: str) -> str | None:
+    import html as html_lib
+
+    found = re.search(r'\balt="([^"]*)"', tag)
+    return None if found is None else html_lib.unescape(found.group(1)).strip()
+
+
+def test_every_figure_cell_gives_its_image_a_description():
+    """A cell that draws a figure sets `mystnb: image: alt:` (the built-site test below
+    checks the result; this one names the cell without a build)."""
+    missing = [
+        f"{name}: {CELL_OPTIONS.sub('', cell).splitlines()[0]}"
+        for name, text in chapter_sources().items()
+        for cell in CODE_CELL.findall(text)
+        if "plt.show()" in cell and not re.match(r"---\n.*\balt:\s*\S", cell, re.S)
+    ]
+    assert not missing, "figure cells without an alt text:\n" + "\n".join(missing)
+
+
+@pytest.mark.slow
+def test_every_image_on_the_site_has_alt_text_that_describes_it(built_book):
+    images = {
+        f"{page.relative_to(built_book)}: {tag[:120]}": _alt(tag)
+        for page in sorted(built_book.rglob("*.html"))
+        for tag in IMG.findall(page.read_text(encoding="utf-8"))
+    }
+    chapter_images = [key for key in images if key.startswith("book/0")]
+    assert len(chapter_images) >= 20, f"too few figures found: {len(chapter_images)}"
+    bad = [key for key, alt in images.items() if not alt or FILE_NAME.search(alt) or len(alt.split()) < 5]
+    assert not bad, "images whose alt text is missing, a file name or too short:\n" + "\n".join(bad)
+
+
+# ---- claims a page makes about its own output ------------------------------------------------
+
+
+@pytest.mark.slow
+def test_chapter_7_speed_prose_agrees_with_the_measured_ratios(built_book):
+    text = _text(built_book / "book" / "07-fashion-mnist.html")
+    ratios = dict(re.findall(r"(feeding only|training epoch)\s*: DataLoader [\d.]+ s, tensor batches [\d.]+ s, "
+                             r"ratio ([\d.]+)x", text))
+    assert set(ratios) == {"feeding only", "training epoch"}, text[-3000:]
+    prose = re.search(r"Feeding alone, slicing batches from memory was (.+?) the per-sample DataLoader ; "
+                      r"over a whole training epoch, .*? it was (.+?) the DataLoader \(medians", text)
+    summary = re.search(r"in-memory tensor fed them (.+?) a per-sample DataLoader ; over a training epoch here "
+                        r"it was (.+?) it,", text)
+    assert prose and summary, "the speed sentences are missing"
+    for (what, ratio), said in zip(ratios.items(), prose.groups()):
+        ratio = float(ratio)
+        if said.startswith("slower"):
+            assert ratio < 1, (what, ratio, said)
+        elif said.startswith("about as fast"):
+            assert 0.9 <= ratio <= 1.1, (what, ratio, said)
+        else:
+            assert ratio > 1 and said == f"{ratio:.1f} times as fast as", (what, ratio, said)
+    assert summary.groups() == prose.groups()
+
+
+@pytest.mark.slow
+def test_chapter_6_gradient_at_the_input_is_never_zero(built_book):
+    """The initialisation table's |dL/dx| column: every entry is a positive number, and the
+    sigmoid/default one is the tiny value a float32 norm would round to 0."""
+    text = _text(built_book / "book" / "06-layers.html")
+    rows = re.findall(r"(tanh|ReLU|sigmoid)\s+(default|xavier|he x 1\.5|he)\s+([\d.e+-]+)\s+([\d.e+-]+)\s+"
+                      r"([\d.e+-]+)\s+([\d.e+-]+)", text)
+    assert len(rows) == 10, rows
+    grads = {(act, init): float(row[-1]) for act, init, *row in rows}
+    assert all(g > 0 for g in grads.values()), grads
+    assert grads["sigmoid", "default"] < 1e-20
+    assert re.search(r"float32 norm: 0\.00e\+00 float64 norm: [1-9]", text)
+
+
+@pytest.mark.slow
+def test_chapter_7_untrained_loss_is_near_log_10(built_book):
+    import math
+
+    text = _text(built_book / "book" / "07-fashion-mnist.html")
+    found = re.search(r"untrained: loss ([\d.]+), log 10 = ([\d.]+)", text)
+    assert found, "the initial-loss check is missing"
+    loss, log10 = map(float, found.groups())
+    assert log10 == round(math.log(10), 3)
+    assert abs(loss - math.log(10)) < 0.1, loss
+
+
+@pytest.mark.slow
+def test_chapter_7_hand_written_sgd_matches_torch_step_for_step(built_book):
+    text = _text(built_book / "book" / "07-fashion-mnist.html")
+    runs = re.findall(r"(plain SGD|momentum 0\.9)\s*: (\d+) steps, .*? largest parameter difference ([\d.e+-]+)", text)
+    assert {name for name, _, _ in runs} == {"plain SGD", "momentum 0.9"}, runs
+    for name, steps, gap in runs:
+        assert int(steps) > 0 and float(gap) < 1e-12, (name, steps, gap)

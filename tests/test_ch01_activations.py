@@ -24,8 +24,9 @@ BUGS = {
     "step_returns_bool": ({"step_solution": ("return (x > 0).to(x.dtype)", "return x > 0")},
                           {"test_step": ("step returned its result with dtype torch.bool", ".to(x.dtype)")}),
     "tanh_shortcut": ({"tanh_solution": ("return 2 * sigmoid(2 * x) - 1", "return torch.tanh(x)")},
-                      # tanh' calls tanh, so it reaches aten.tanh too
-                      {"test_tanh": ("tanh runs aten.tanh",), "test_tanh_derivative": ("tanh_derivative runs aten.tanh",)}),
+                      # tanh' calls tanh, so it reaches torch.tanh too (the static check follows the call)
+                      {"test_tanh": ("`tanh` uses torch's tanh", "`return torch.tanh(x)`"),
+                       "test_tanh_derivative": ("`tanh_derivative` uses torch's tanh through `tanh`",)}),
     "sigmoid_derivative_of_input": ({"sigmoid_solution": ("y = sigmoid(x)\n    return y * (1 - y)", "return x * (1 - x)")},
                                     {"test_sigmoid_derivative": ("sigmoid_derivative: wrong derivative",
                                                                  "y = sigmoid(x), the output")}),

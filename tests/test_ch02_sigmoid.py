@@ -96,19 +96,20 @@ def test_the_instructions_say_which_form_fails_and_which_passes():
     assert "the first one computes" not in text
 
 
-@pytest.mark.parametrize("fn_name, shortcut", [
-    ("sigmoid", lambda x: torch.sigmoid(x)),
-    ("sigmoid", lambda x: torch.special.expit(x)),
-    ("sigmoid", lambda x: (1 + torch.tanh(x / 2)) / 2),
-    ("sigmoid", lambda x: torch.softmax(torch.stack([x, torch.zeros_like(x)]), 0)[0]),
-    ("log_sigmoid", lambda x: F.logsigmoid(x)),
-    ("log_sigmoid", lambda x: -F.softplus(-x)),
-    ("log_sigmoid", lambda x: -torch.logaddexp(torch.zeros_like(x), -x)),
-    ("sigmoid_backward", lambda y, g: torch.ops.aten.sigmoid_backward(g, y)),
-    ("log_sigmoid_backward", lambda x, g: g * torch.sigmoid(-x)),
+@pytest.mark.parametrize("fn_name, shortcut, op", [
+    ("sigmoid", lambda x: torch.sigmoid(x), "sigmoid"),
+    ("sigmoid", lambda x: torch.special.expit(x), "sigmoid"),
+    ("sigmoid", lambda x: (1 + torch.tanh(x / 2)) / 2, "tanh"),
+    ("sigmoid", lambda x: torch.softmax(torch.stack([x, torch.zeros_like(x)]), 0)[0], "softmax"),
+    ("log_sigmoid", lambda x: F.logsigmoid(x), "log_sigmoid"),
+    ("log_sigmoid", lambda x: -F.softplus(-x), "softplus"),
+    ("log_sigmoid", lambda x: -torch.logaddexp(torch.zeros_like(x), -x), "logaddexp"),
+    ("sigmoid_backward", lambda y, g: torch.ops.aten.sigmoid_backward(g, y), "sigmoid_backward"),
+    ("log_sigmoid_backward", lambda x, g: g * torch.sigmoid(-x), "sigmoid"),
 ])
-def test_library_shortcuts_are_refused(fn_name, shortcut):
-    assert "runs aten." in failure(fn_name, shortcut)
+def test_library_shortcuts_are_refused_by_the_operator_they_run(fn_name, shortcut, op):
+    message = failure(fn_name, shortcut)
+    assert f"{fn_name} runs " in message and f"aten.{op}" in message, message
 
 
 def test_unstable_sigmoid_gets_its_hint():
@@ -184,8 +185,8 @@ BUGS = {
     "sigmoid_shortcut": (
         {"sigmoid_solution": (_TWO_BRANCH, "return torch.sigmoid(x)")},
         # the shortcut is called by log_sigmoid_backward too (through the student's sigmoid)
-        {"test_sigmoid": ("sigmoid runs aten.sigmoid",), "test_log_sigmoid_backward": ("log_sigmoid_backward runs "
-                                                                                      "aten.sigmoid",)}),
+        {"test_sigmoid": ("`sigmoid` uses torch's sigmoid",),
+         "test_log_sigmoid_backward": ("`log_sigmoid_backward` uses torch's sigmoid through `sigmoid`",)}),
     "sigmoid_backward_in_place": (
         {"sigmoid_backward_solution": ("return grad_out * y * (1 - y)", "grad_out *= y * (1 - y)\n    return grad_out")},
         {"test_sigmoid_backward": ("sigmoid_backward modified its input `grad_out` in place",

@@ -111,7 +111,7 @@ MISTAKES = [
 def test_classic_mistake_fails_with_its_hint(check, buggy, words):
     with pytest.raises(CheckFailure) as failure:
         check(buggy)
-    assert f"Hint: " in str(failure.value) and words in str(failure.value), str(failure.value)
+    assert "Hint: " in str(failure.value) and words in str(failure.value), str(failure.value)
 
 
 def test_max_indices_hint_for_flattened_argmax():
@@ -206,20 +206,10 @@ BUGS = {
     "softmax_no_keepdim": ({"softmax_solution": ("e.sum(dim=1, keepdim=True)", "e.sum(dim=1)")},
                            {"test_softmax_channels": ("softmax_channels returned wrong values", "without keepdim=True")}),
     "softmax_shortcut": ({"softmax_solution": (SOFTMAX_BODY, "return torch.softmax(x, dim=1)")},
-                         {"test_softmax_channels": ("softmax_channels runs aten._softmax",)}),
+                         {"test_softmax_channels": ("`softmax_channels` uses torch's softmax",)}),
 }
 
 
 @pytest.mark.slow
 def test_solution_full_marks_blank_zero_and_each_bug_loses_exactly_its_cells(tmp_path):
     assert_grading(tmp_path, A, NB, ALL, BUGS)
-
-
-@pytest.mark.slow
-def test_committed_exercise_is_a_fresh_release_of_the_solution(tmp_path):
-    from autograder import REPO_ROOT
-    from autograder.release import release
-
-    (fresh,) = release(names=[A], target=tmp_path)
-    committed = REPO_ROOT / "exercises" / A / NB
-    assert fresh.read_text() == committed.read_text(), "run `python -m autograder release 04-dim` and commit"

@@ -6,9 +6,6 @@ against the checks of ``autograder.chapters.losses`` on the CPU, without nbgrade
 """
 from __future__ import annotations
 
-import json
-import re
-
 import pytest
 
 from nbgrader_e2e import assert_grading
@@ -16,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from autograder import REPO_ROOT
+from autograder import notebook as nbfacts
 from autograder.chapters import losses as ch
 from autograder.checks import CheckFailure, check_backward, check_forward
 
@@ -83,27 +81,18 @@ MORE_BUGS = {
          "test_cross_entropy_backward", "test_cross_entropy_backward_weight_ignore"}),
 }
 
-_MARKERS = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", re.M)
-
-
-def _cells() -> list[dict]:
-    return json.loads(SOURCE.read_text())["cells"]
-
-
 def solution_functions(bug: str | None = None) -> dict:
     """The solution notebook's imports and solution cells executed (with ``BUGS[bug]`` injected)."""
     replace = {**BUGS, **MORE_BUGS}[bug][0] if bug else {}
+    nb = nbfacts.read(SOURCE)
     namespace: dict = {}
-    for cell in _cells():
-        meta = cell["metadata"].get("nbgrader", {})
-        if cell["cell_type"] != "code" or not (meta.get("solution") or meta.get("grade_id") == "imports"):
-            continue
-        code = _MARKERS.sub("", "".join(cell["source"]))
-        if meta["grade_id"] in replace:
-            old, new = replace[meta["grade_id"]]
+    imports = {nbfacts.grade_id(c): nbfacts.source(c) for c in nb.cells if nbfacts.grade_id(c) == "imports"}
+    for grade_id, code in {**imports, **nbfacts.solutions(nb)}.items():
+        if grade_id in replace:
+            old, new = replace[grade_id]
             assert old in code, (bug, old)
             code = code.replace(old, new)
-        exec(compile(code, meta["grade_id"], "exec"), namespace)  # noqa: S102 - our own notebook
+        exec(compile(code, grade_id, "exec"), namespace)  # noqa: S102 - our own notebook
     return namespace
 
 
@@ -113,11 +102,11 @@ def failing_cells(bug: str) -> set[str]:
     replace = {**BUGS, **MORE_BUGS}[bug][0]
     namespace: dict = {}
     failed = set()
-    for cell in _cells():
+    for cell in nbfacts.read(SOURCE).cells:
         if cell["cell_type"] != "code":
             continue
         meta = cell["metadata"]["nbgrader"]
-        code = "".join(cell["source"])
+        code = nbfacts.source(cell)
         if meta["grade_id"] in replace:
             code = code.replace(*replace[meta["grade_id"]])
         try:
@@ -170,9 +159,9 @@ def test_extreme_logits_break_log_of_softmax_in_float32():
 def test_solution_passes_every_hidden_check_on_cpu(capsys):
     """Every code cell of the source notebook (hidden tests included) runs without failing."""
     namespace: dict = {}
-    for cell in _cells():
+    for cell in nbfacts.read(SOURCE).cells:
         if cell["cell_type"] == "code":
-            exec(compile("".join(cell["source"]), cell["metadata"]["nbgrader"]["grade_id"], "exec"), namespace)  # noqa: S102
+            exec(compile(nbfacts.source(cell), nbfacts.grade_id(cell), "exec"), namespace)  # noqa: S102
     out = capsys.readouterr()
     assert out.err == ""
     assert out.out.count("OK:") >= 15
@@ -292,19 +281,19 @@ def test_check_raises_like_refuses_a_silent_result():
         return x.sum()
 
     message = failure(ch.check_raises_like, no_check, ch.nll_loss_reference, name="nll_loss")
-    assert "returned without an error" in message and "RuntimeError" in message
+    assert "returned a result" in message and "it should raise RuntimeError" in message
 
 
 def test_check_raises_like_refuses_the_wrong_error_type():
     ns = solution_functions("no_target_check")
     float_target = [c for c in ch.error_cases() if c.label == "float target"]
     message = failure(ch.check_raises_like, ns["nll_loss"], ch.nll_loss_reference, name="nll_loss",
-                      cases=lambda: float_target)
+                      cases=lambda *_: float_target)
     # without the check, weight[target] refuses a float index with IndexError
     assert "raised IndexError" in message and "torch raises RuntimeError" in message
     negative = [c for c in ch.error_cases() if c.label.startswith("target -1")]
     message = failure(ch.check_raises_like, ns["nll_loss"], ch.nll_loss_reference, name="nll_loss",
-                      cases=lambda: negative)
+                      cases=lambda *_: negative)
     # without the check, gather refuses -1 with RuntimeError: the wrong type
     assert "raised RuntimeError" in message and "torch raises IndexError" in message
 
@@ -369,4 +358,20 @@ def test_the_visible_error_cases_try_both_error_types_on_both_losses(capsys):
     ns = solution_functions("no_target_check")
     message = failure(ch.check_raises_like, ns["nll_loss"], ch.nll_loss_reference, name="nll_loss",
                       cases=ch.basic_error_cases)
-    assert message.startswith("nll_loss raised IndexError") and "torch raises RuntimeError here" in message
+    assert message.startswith("nll_loss raised IndexError") and "torch raises RuntimeError there" in message
+
+
+def test_targets_and_class_weights_come_from_the_runs_secret():
+    """Two grading runs (two secrets) draw different targets and weights; JupyterLab (no
+    secret) draws the same ones every time, so a failure can be reproduced."""
+    from autograder.checks import context
+
+    def drawn(secret: int) -> list[torch.Tensor]:
+        with context.using(context.Settings(secret=secret)):
+            return [t for case in ch.weighted_loss_cases("cpu", torch.float32) for t in case.args[1:2]
+                    + (case.kwargs["weight"],)]
+
+    public, again, run_a, run_b = drawn(0), drawn(0), drawn(1234567), drawn(7654321)
+    assert all(torch.equal(a, b) for a, b in zip(public, again))
+    assert not all(torch.equal(a, b) for a, b in zip(run_a, run_b))
+    assert not all(torch.equal(a, b) for a, b in zip(public, run_a))

@@ -178,19 +178,20 @@ def test_the_training_probes_tell_each_mistake_from_the_right_loop_by_a_wide_mar
     move the numbers far beyond the checks' tolerances (a scaled input did not: a BatchNorm
     undoes a scale; and random labels made the mean loss nearly blind to the input, so the
     evaluation batches are labelled by the probe's own predictions)."""
+    from autograder.checks import training as probes
     from autograder.checks.context import Settings, using
 
     with using(Settings(secret=secret)):
-        data = ch._fake_batches(3, seed=5)
-        state = ch._initial_state("train", 0)
-        right, _ = ch._reference_epoch(state, data, "cpu")
-        for variant, _message in ch.TRAIN_MISTAKES:
-            wrong, _ = ch._reference_epoch(state, data, "cpu", **variant)
+        data = probes._fake_batches(3, seed=5)
+        state = probes._initial_state("train", 0)
+        right, _ = probes._reference_epoch(state, data, "cpu")
+        for variant, _message in probes.TRAIN_MISTAKES:
+            wrong, _ = probes._reference_epoch(state, data, "cpu", **variant)
             gap = max(float((right[k].float() - wrong[k].float()).abs().max()) for k in right)
             assert gap > 100 * 1e-5, (variant, gap)
-        state = ch._initial_state("eval", 1)
-        batches = ch._evaluation_batches(state, seed=6)
-        loss, accuracy = ch._reference_eval(state, batches, "cpu")
-        skipped_loss, skipped_accuracy = ch._reference_eval(state, batches, "cpu", hooks=False)
+        state = probes._initial_state("eval", 1)
+        batches = probes._evaluation_batches(state, seed=6)
+        loss, accuracy = probes._reference_eval(state, batches, "cpu")
+        skipped_loss, skipped_accuracy = probes._reference_eval(state, batches, "cpu", hooks=False)
         assert accuracy == 1.0 and skipped_accuracy < 0.8
         assert abs(loss - skipped_loss) > 100 * 1e-4 * max(1.0, loss)

@@ -3,7 +3,6 @@ removed, never the whole notebook), each failed test says what raised, and the p
 each failure to its cell. Fast: pages rendered from notebooks built here, no grading."""
 from __future__ import annotations
 
-import json
 
 import nbformat
 import pytest
@@ -48,7 +47,8 @@ def _graded_nb(error_type: str, message: str):
 
 
 def _page(tmp_path, error_type, message, note=""):
-    tests = {"test_step": Result("test_step", 0.0, 1.0, message), "test_other": Result("test_other", 1.0, 1.0)}
+    tests = {"test_step": Result("test_step", score=0.0, max_score=1.0, message=message),
+             "test_other": Result("test_other", passed=True, score=1.0, max_score=1.0)}
     html = render("amy", "01-activations", "activations", _graded_nb(error_type, message), Status.GRADED, note, tests,
                   _source_nb())
     (tmp_path / "feedback" / "amy").mkdir(parents=True)
@@ -109,7 +109,7 @@ def test_every_assignment_shows_the_graded_notebook_with_no_hidden_line(assignme
     for cell in graded.cells:
         if nbfacts.grade_id(cell) in tests_src:
             cell.source = nbfacts.source(tests_src[nbfacts.grade_id(cell)])
-    results = {g: Result(g, 0.0, m, "AssertionError") for g, m in nbfacts.max_scores(source).items()}
+    results = {g: Result(g, score=0.0, max_score=m, message="AssertionError") for g, m in nbfacts.max_scores(source).items()}
     html = render("amy", assignment, path.stem, graded, Status.GRADED, "", results, source)
     (tmp_path / "feedback" / "amy").mkdir(parents=True)
     (tmp_path / "feedback" / "amy" / f"{path.stem}.html").write_text(html)

@@ -12,7 +12,6 @@ import csv
 import hashlib
 import html
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,8 +20,7 @@ import pytest
 
 from autograder import REPO_ROOT
 from autograder import notebook as nbfacts
-from autograder.grading.sandbox import bwrap_path
-from nbgrader_e2e import student_notebook
+from nbgrader_e2e import add_cell, needs_sandbox, student_notebook
 
 A, NB = "01-activations", "activations.ipynb"
 FULL = 12
@@ -49,14 +47,6 @@ def edit_cells(path: Path, edits: dict[str, tuple[str, str]]) -> None:
             text = nbfacts.source(cell)
             assert old in text, (gid, old)
             cell["source"] = text.replace(old, new, 1)
-    path.write_text(json.dumps(nb))
-
-
-def add_cell(path: Path, code: str, before: str = "step_solution") -> None:
-    """A code cell of the student's own, without nbgrader metadata, before cell ``before``."""
-    nb = json.loads(path.read_text())
-    at = next(i for i, c in enumerate(nb["cells"]) if c["metadata"].get("nbgrader", {}).get("grade_id") == before)
-    nb["cells"].insert(at, {"cell_type": "code", "metadata": {}, "source": code, "outputs": [], "execution_count": None})
     path.write_text(json.dumps(nb))
 
 
@@ -234,7 +224,8 @@ def build_corpus(subs: Path, out: Path, sentinel: Path) -> dict[str, tuple]:
     package = blank("answers_from_the_package")
     add_cell(package, "from autograder.chapters import activations as ch\nimport torch\n"
                       "step_answer = ch.step_reference\nsigmoid_answer = torch.sigmoid")
-    want("answers_from_the_package", ("graded", "flagged"), 0)
+    # the course's package is not in the sandbox: the import fails there, nothing to flag
+    want("answers_from_the_package", ("graded",), 0)
 
     # shortcuts on the solution: the attacked function's tests are lost, nothing else changes
     for name, body in SHORTCUTS.items():
@@ -280,9 +271,8 @@ def build_corpus(subs: Path, out: Path, sentinel: Path) -> dict[str, tuple]:
 
 
 @pytest.mark.slow
+@needs_sandbox
 def test_every_submission_gets_its_row_and_no_attack_gains_a_point(tmp_path):
-    assert bwrap_path(), "bubblewrap is needed for this test (scripts/system-packages.sh installs it)"
-    assert os.geteuid() == 0, "the kernels' own user (and so the process limit) needs the grader to run as root"
     subs, out, sentinel = tmp_path / "submissions", tmp_path / "out", tmp_path / "sentinel" / "target"
     sentinel.parent.mkdir()
     expect = build_corpus(subs, out, sentinel)
@@ -309,7 +299,7 @@ def test_every_submission_gets_its_row_and_no_attack_gains_a_point(tmp_path):
     assert "2 files" in rows["dup"]["note"] and "wrong file name" in rows["wrong_name"]["note"]
     # the scan quotes what it found, for the instructor
     for student in ("forge_custom_exc", "forge_audit_hook", "tamper_server_claims_success", "expected_from_the_stack",
-                    "shortcut_disable_modes", "shortcut_clear_the_record", "answers_from_the_package"):
+                    "shortcut_disable_modes", "shortcut_clear_the_record"):
         assert rows[student]["status"] == "flagged" or "flagged:" in rows[student]["note"], rows[student]
     assert rows["fork_bomb"]["note"] and "process" in rows["fork_bomb"]["note"]
 

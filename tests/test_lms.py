@@ -21,7 +21,8 @@ MAX = {"test_step": 1.0, "test_sigmoid": 2.0, "test_tanh": 2.0, "test_relu": 1.5
 def answer(student: str, status: Status, lost: tuple[str, ...] = ()) -> Answer:
     if not status.ran:
         return Answer.not_run(student, status, "invalid JSON", MAX)
-    return Answer(student, status, {g: CellResult(g, 0.0 if g in lost else m, m, "failed" if g in lost else "")
+    return Answer(student, status, {g: CellResult(g, passed=g not in lost, score=0.0 if g in lost else m, max_score=m,
+                                             message="failed" if g in lost else "")
                                     for g, m in MAX.items()})
 
 

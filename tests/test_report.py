@@ -27,13 +27,14 @@ LONG_HINT = ("Hint: exp(-x) overflows to inf for x below about -88 in float32 an
 
 
 def failing(test: str, message: str) -> CellResult:
-    return CellResult(test, 0.0, MAX[test], message)
+    return CellResult(test, score=0.0, max_score=MAX[test], message=message)
 
 
 def answer(student: str, status: Status = Status.GRADED, **failed: str) -> Answer:
     if not status.ran:
         return Answer.not_run(student, status, "invalid JSON", MAX)
-    return Answer(student, status, {g: failing(g, failed[g]) if g in failed else CellResult(g, m, m) for g, m in MAX.items()})
+    return Answer(student, status, {g: failing(g, failed[g]) if g in failed else CellResult(g, passed=True, score=m, max_score=m)
+                                    for g, m in MAX.items()})
 
 
 def test_grades_csv_keeps_its_columns_order_and_g_format(tmp_path):
@@ -105,7 +106,7 @@ def test_summary_html_has_tables_plots_failures_flags_and_the_similarity_link(tm
     assert page.count("data:image/png;base64,") == 2
     assert "<th>status</th>" in page and "<th>test</th>" in page and "<pre>" not in page.split("Most common")[0]
     assert 'href="similarity.html"' in page and "<b>1</b> pair of students" in page
-    assert "ctypes.pythonapi.PyFrame_LocalsToFast" in page and "Flagged by the static scan" in page
+    assert "ctypes.pythonapi.PyFrame_LocalsToFast" in page and "Flagged by the static check" in page
     assert "WITHOUT a sandbox" in page
     top = common_failures(answers, list(MAX))[0]
     assert f'<td class="num">{len(top.students)}</td>' in page and len(top.students) <= len(answers)

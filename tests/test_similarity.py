@@ -146,7 +146,7 @@ def test_similarity_changes_no_score_and_no_status(tmp_path, klass, boilerplate)
     from autograder.grading.report import finish_reports
 
     grade_ids = list(SOURCE_SCORES)
-    answers = [Answer(s, Status.GRADED, {g: CellResult(g, m, m) for g, m in SOURCE_SCORES.items()}) for s in klass]
+    answers = [Answer(s, Status.GRADED, {g: CellResult(g, passed=True, score=m, max_score=m) for g, m in SOURCE_SCORES.items()}) for s in klass]
     before = copy.deepcopy(answers)
     on, off = tmp_path / "on", tmp_path / "off"
     on.mkdir(), off.mkdir()
@@ -172,7 +172,7 @@ def test_a_failing_similarity_report_still_leaves_grades_and_summary(tmp_path, k
         raise RuntimeError("tokenizer exploded")
 
     monkeypatch.setattr(similarity, "find_similar", broken)
-    answers = [Answer(s, Status.GRADED, {g: CellResult(g, m, m) for g, m in SOURCE_SCORES.items()}) for s in klass]
+    answers = [Answer(s, Status.GRADED, {g: CellResult(g, passed=True, score=m, max_score=m) for g, m in SOURCE_SCORES.items()}) for s in klass]
     finish_reports(Namespace(similarity_threshold=0.9, no_similarity=False, lms=None, roster=None), tmp_path, sc.A,
                    answers, list(SOURCE_SCORES), klass, boilerplate, True)
     assert (tmp_path / "grades.csv").read_text().count("\n") == len(klass) + 1

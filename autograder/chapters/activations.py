@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import torch
 
+from ..checks.cases import plain_elementwise_cases
 from ..checks.hints import matches
-from ..checks.ops import basic
+from ..checks.rules import Exercise, Rule
+from ..checks.shortcuts import AUTOGRAD, RELU, SIGMOID, STEP, TANH
 
 
 def step_reference(x: torch.Tensor) -> torch.Tensor:
@@ -21,12 +23,21 @@ def step_derivative_reference(x: torch.Tensor) -> torch.Tensor:
     return torch.zeros_like(x)
 
 
-#: The aten operators each function may run: the basic ones (``torch.heaviside``,
-#: ``sigmoid``, ``tanh``, ``relu`` and every other library activation are not basic).
-#: ``sign`` would hand the step function its jump, so step may not use it.
-ALLOWED = {name: basic() for name in ("sigmoid", "sigmoid_derivative", "tanh", "tanh_derivative", "relu",
-                                      "relu_derivative")}
-ALLOWED["step"] = ALLOWED["step_derivative"] = basic(minus={"sign", "sgn"})
+#: The rules of each graded function (the notebook's rules cell is written from it). A
+#: rule covers what the function reaches through the student's own helpers too (tanh
+#: through their sigmoid). A derivative is written from its formula: autograd does not count.
+EXERCISE = Exercise("01-activations", (
+    Rule("step", ("test_step",), (STEP,)),
+    Rule("step_derivative", ("test_step_derivative",), (STEP, AUTOGRAD)),
+    Rule("sigmoid", ("test_sigmoid",), (SIGMOID,)),
+    Rule("sigmoid_derivative", ("test_sigmoid_derivative",), (SIGMOID, AUTOGRAD)),
+    Rule("tanh", ("test_tanh",), (TANH, SIGMOID)),
+    Rule("tanh_derivative", ("test_tanh_derivative",), (TANH, SIGMOID, AUTOGRAD)),
+    Rule("relu", ("test_relu",), (RELU,)),
+    Rule("relu_derivative", ("test_relu_derivative",), (RELU, STEP, AUTOGRAD)),
+))
+#: The aten operators each function may run (the recorder's allow-list).
+ALLOWED = EXERCISE.allowed()
 
 
 def _sigmoid64(x):
@@ -54,8 +65,5 @@ HINTS = {
 }
 
 
-def plain_cases(device, dtype):
-    """The shape families without the extreme values (what the visible tests use)."""
-    from ..checks.cases import elementwise_cases
-
-    return elementwise_cases(device, dtype, extremes=False)
+#: The shape families without the extreme values (what the visible tests use).
+plain_cases = plain_elementwise_cases

@@ -19,10 +19,11 @@ from typing import Callable, Iterator
 import torch
 import torch.nn.functional as F
 
-from ..checks.calls import CheckFailure, Part, display_name, type_name
+from ..checks.calls import Part, display_name, pair
 from ..checks.cases import Case, dim_cases, randn
 from ..checks.hints import matches, wrong_dim
-from ..checks.ops import basic
+from ..checks.rules import Exercise, Rule
+from ..checks.shortcuts import LOG_SOFTMAX, MAX, NORMALIZE, SOFTMAX
 
 # --- references ------------------------------------------------------------------------
 
@@ -49,13 +50,7 @@ def softmax_channels_reference(x: torch.Tensor) -> torch.Tensor:
 
 
 def _pair(name: str, result: object) -> tuple:
-    if not isinstance(result, tuple) or len(result) != 2:
-        got = f"a {type_name(result)}" + (f" of length {len(result)}" if isinstance(result, tuple) else "")
-        raise CheckFailure(
-            f"{name} returned {got}; expected a pair (values, indices), like torch.max(x, dim).\n"
-            f"Hint: end with `return values, indices`."
-        )
-    return result
+    return pair(name, result, "(values, indices)", like="torch.max(x, dim)")
 
 
 def values_of(fn: Callable) -> Part:
@@ -130,16 +125,17 @@ def invalid_dim_max_cases(device: str, dtype: torch.dtype) -> Iterator[Case]:
 
 # --- forbidden shortcuts ---------------------------------------------------------------
 
-#: The basic operators, less what would do max_along's work for it (max, argmax and the
-#: sorts; min and argmin on -x are the same thing). ``amax``, ``where``, ``arange``,
-#: comparisons and arithmetic stay allowed.
-ALLOWED = {
-    "normalize": basic(),
-    "max_along": basic(minus={"max", "argmax", "min", "argmin", "aminmax", "sort", "argsort", "topk", "kthvalue",
-                              "cummax", "cummin", "mode", "median"}),
-    "softmax_channels": basic(),
-}
-
+#: The rules of each graded function: the basic operations, less what would do the work
+#: (the norms for normalize; max, argmax and the sorts for max_along: min and argmin on -x
+#: are the same thing; softmax for softmax_channels). ``amax``, ``amin``, ``where``,
+#: ``arange``, comparisons and arithmetic stay allowed.
+EXERCISE = Exercise("04-dim", (
+    Rule("normalize", ("test_normalize",), (NORMALIZE,)),
+    Rule("max_along", ("test_max_along",), (MAX,)),
+    Rule("softmax_channels", ("test_softmax_channels",), (SOFTMAX, LOG_SOFTMAX)),
+))
+#: The aten operators each function may run (the recorder's allow-list).
+ALLOWED = EXERCISE.allowed()
 
 # --- hints for the classic mistakes ----------------------------------------------------
 

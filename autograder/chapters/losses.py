@@ -18,9 +18,11 @@ from typing import Callable, Iterator
 import torch
 import torch.nn.functional as F
 
-from ..checks.cases import Case, randn
-from ..checks.calls import CheckFailure, raised, watched_call
-from ..checks.ops import basic
+from ..checks.cases import EXTREME_ROWS, Case, generator, randn
+from ..checks.api import check_raises
+
+from ..checks.rules import Exercise, Rule
+from ..checks.shortcuts import AUTOGRAD, LOG_SOFTMAX, NLL, SOFTMAX
 from ..checks.hints import Mismatch, matches
 from ..checks.vjp import vjp
 
@@ -63,17 +65,14 @@ SEED_ACTS = (
 )
 SEED_TARGETS = ((2, 1, 2, 0, 0, 1), (1, 2, 0, 2, 1, 0))
 
-#: Logits where a naive log(softmax) breaks: exp overflows above ~88.7 in float32, and a
-#: probability that underflows to 0 has log(0) = -inf. Targets pick the tiny classes.
-EXTREME_LOGITS = (
-    (1000.0, 0.0, -1000.0), (-1000.0, 1000.0, 0.0), (89.0, 88.0, -89.0),
-    (100.0, -100.0, 0.0), (-1000.0, -1000.0, -999.0), (0.0, 0.0, 0.0),
-)
-EXTREME_TARGETS = (2, 0, 2, 1, 0, 1)
+#: The target of each extreme row (:data:`~autograder.checks.cases.EXTREME_ROWS`, where a naive
+#: log(softmax) breaks: exp overflows above ~88.7 in float32, and a probability that
+#: underflows to 0 has log(0) = -inf): the tiny classes, where the rows have one.
+EXTREME_TARGETS = (2, 1, 2, 0, 2, 1, 0, 1)
 
 
 def _targets(n: int, classes: int, seed: int, device: str) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(seed)
+    gen = generator(seed)
     return torch.randint(0, classes, (n,), generator=gen).to(device)
 
 
@@ -98,7 +97,7 @@ def _with_reductions(label, x, target, extra=None) -> Iterator[Case]:
 
 
 def _weight(classes: int, dtype, device, seed: int) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(seed)
+    gen = generator(seed)
     return (0.1 + 2 * torch.rand((classes,), generator=gen, dtype=torch.float64)).to(device=device, dtype=dtype)
 
 
@@ -143,7 +142,7 @@ def extreme_logit_cases(device: str, dtype: torch.dtype, *, log_probs: bool = Fa
     (so a wrong weighted mean does not fail the stability tests too).
 
     With ``log_probs``, the log-softmax of those logits (inputs for NLL)."""
-    x = torch.tensor(EXTREME_LOGITS, dtype=dtype, device=device)
+    x = torch.tensor(EXTREME_ROWS, dtype=dtype, device=device)
     if log_probs:
         x = x.log_softmax(-1)
     target = torch.tensor(EXTREME_TARGETS, device=device)
@@ -164,9 +163,20 @@ def cases(*families: Callable, log_probs: bool) -> Callable[[str, torch.dtype], 
 
 
 # ---------------------------------------------------------------- allowed operators
-#: The basic operators only: torch's nll_loss and cross_entropy kernels, its softmax and
-#: log_softmax, logsumexp and their backward are not basic.
-ALLOWED = {name: basic() for name in ("nll_loss", "nll_loss_backward", "cross_entropy", "cross_entropy_backward")}
+#: The rules of each graded function: the basic operations only (torch's nll_loss and
+#: cross_entropy kernels, its softmax, log_softmax and logsumexp are shortcuts); backwards
+#: are written from their formulas, not by autograd.
+_LOSSES = (NLL, LOG_SOFTMAX, SOFTMAX)
+EXERCISE = Exercise("05-losses", (
+    Rule("nll_loss", ("test_nll_loss", "test_nll_loss_weight", "test_nll_loss_ignore_index"), _LOSSES),
+    Rule("nll_loss_backward", ("test_nll_loss_backward", "test_nll_loss_backward_weight_ignore"), (*_LOSSES, AUTOGRAD)),
+    Rule("cross_entropy", ("test_cross_entropy", "test_cross_entropy_extreme", "test_cross_entropy_weight_ignore"),
+         _LOSSES),
+    Rule("cross_entropy_backward", ("test_cross_entropy_backward", "test_cross_entropy_backward_weight_ignore"),
+         (*_LOSSES, AUTOGRAD)),
+))
+#: The aten operators each function may run (the recorder's allow-list).
+ALLOWED = EXERCISE.allowed()
 
 # ---------------------------------------------------------------- hints (known mistakes)
 
@@ -380,45 +390,20 @@ def basic_error_cases(device: str = "cpu", dtype: torch.dtype = torch.float32) -
 
 def check_raises_like(fn: Callable, reference: Callable, *, name: str, cases: Callable = error_cases,
                       backward: bool = False) -> None:
-    """Check ``fn`` raises the exception type ``reference`` raises, on each case (CPU).
+    """``fn`` raises, on each case (CPU, float32), the exception type ``reference`` raises
+    there (``IndexError`` for a target out of range, ``RuntimeError`` for a target that is not
+    int64): :func:`autograder.checks.check_raises` following torch. ``backward``: call
+    ``fn(x, target, grad_out, **kwargs)`` with a grad_out of ones."""
+    def grad_out(case: Case) -> tuple:
+        return (torch.ones((), dtype=case.x.dtype, device=case.x.device),) if backward else ()
 
-    The expected type is taken from torch at run time (``IndexError`` for a target out of
-    range, ``RuntimeError`` for a target that is not int64), so the check follows torch.
-    ``backward``: call ``fn(x, target, grad_out, **kwargs)`` with a grad_out of ones.
-    """
-    count = 0
-    for case in cases():
-        try:
-            reference(*case.args, **case.kwargs)
-        except Exception as err:  # noqa: BLE001 - any type torch chooses is the expected one
-            expected = type(err)
-            torch_says = str(err).splitlines()[0]
-        else:
-            raise RuntimeError(f"torch accepts {case.describe()}: this error case is wrong")
-        args = case.args
-        if backward:
-            args = (*case.args, torch.ones((), dtype=case.x.dtype, device=case.x.device))
-        where = case.describe()
-        try:
-            watched_call(fn, args, case.kwargs, name=name, where=where)
-        except CheckFailure:
-            raise
-        except expected:
-            count += 1
-            continue
-        except Exception as err:  # noqa: BLE001
-            raise CheckFailure(
-                f"{raised(name, err)}\n  on {where}; torch raises {expected.__name__} here (\"{torch_says}\").\n"
-                f"Hint: check the target yourself before using it, and raise {expected.__name__} with a message "
-                f"that says what is wrong."
-            ) from None
-        raise CheckFailure(
-            f"{name} returned without an error on {where}; torch raises {expected.__name__} here "
-            f"(\"{torch_says}\").\nHint: a wrong target must fail loudly, not give a silent wrong loss: "
-            f"check target.dtype == torch.int64 (RuntimeError) and that every target not equal to "
-            f"ignore_index lies in [0, C) (IndexError)."
-        )
-    print(f"OK: {name} raises the errors torch raises on {count} cases (cpu)")
+    check_raises(fn, cases=cases, reference=reference, name=name, extra_args=grad_out, devices=["cpu"],
+                 dtypes=[torch.float32],
+                 advice="check the target yourself before using it, and raise that error with a message that says "
+                        "what is wrong.",
+                 silent_advice="a wrong target must fail loudly, not give a silent wrong loss: check target.dtype == "
+                               "torch.int64 (RuntimeError) and that every target not equal to ignore_index lies in "
+                               "[0, C) (IndexError).")
 
 
 __all__ = [

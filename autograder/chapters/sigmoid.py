@@ -17,20 +17,28 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..checks.cases import Case
+from ..checks.cases import Case, plain_elementwise_cases
 from ..checks.hints import matches
-from ..checks.ops import basic
+from ..checks.rules import Exercise, Rule
+from ..checks.shortcuts import AUTOGRAD, BCE, LOG_SIGMOID, LOG_SOFTMAX, SIGMOID, SOFTMAX, TANH
 
-#: Every function may run the basic operators only: torch's sigmoid, log-sigmoid,
-#: softplus, logaddexp, tanh and softmax are library routes to the answer.
-ALLOWED = {name: basic() for name in ("sigmoid", "sigmoid_backward", "log_sigmoid", "log_sigmoid_backward")}
+#: The rules of each graded function: the basic operations only. torch's sigmoid and every
+#: back door to the same numbers are shortcuts: log-sigmoid and softplus, logsumexp and
+#: logaddexp, a two-class softmax (its first column is the sigmoid of the difference),
+#: tanh (sigmoid(x) = (1 + tanh(x/2)) / 2 hides the overflow question inside a library
+#: call), the binary cross-entropy functions. Backwards are written from their formulas.
+_BACK_DOORS = (SIGMOID, LOG_SIGMOID, LOG_SOFTMAX, SOFTMAX, TANH, BCE)
+EXERCISE = Exercise("02-sigmoid", (
+    Rule("sigmoid", ("test_sigmoid",), _BACK_DOORS),
+    Rule("sigmoid_backward", ("test_sigmoid_backward",), (*_BACK_DOORS, AUTOGRAD)),
+    Rule("log_sigmoid", ("test_log_sigmoid",), _BACK_DOORS),
+    Rule("log_sigmoid_backward", ("test_log_sigmoid_backward",), (*_BACK_DOORS, AUTOGRAD)),
+))
+#: The aten operators each function may run (the recorder's allow-list).
+ALLOWED = EXERCISE.allowed()
 
-
-def plain_cases(device, dtype):
-    """The shape families without the extreme values (what the visible tests use)."""
-    from ..checks.cases import elementwise_cases
-
-    return elementwise_cases(device, dtype, extremes=False)
+#: The shape families without the extreme values (what the visible tests use).
+plain_cases = plain_elementwise_cases
 
 
 def log_sigmoid_reference(x: torch.Tensor) -> torch.Tensor:

@@ -18,17 +18,23 @@ from typing import Iterator
 
 import torch
 
-from ..checks.cases import Case, dim_cases, randn
+from ..checks.cases import EXTREME_ROWS, Case, dim_cases, randn
 from ..checks.hints import matches, wrong_dim
-from ..checks.ops import basic
+from ..checks.rules import Exercise, Rule
+from ..checks.shortcuts import AUTOGRAD, LOG_SOFTMAX, SOFTMAX
 
-#: The basic operators only: the library's softmax kernels, their backward, and
-#: logsumexp-type reductions (``x - logsumexp(x)`` is log_softmax, with the
-#: max-subtraction that this exercise teaches done for you) are not basic.
-ALLOWED = {name: basic() for name in ("softmax", "log_softmax", "softmax_backward", "log_softmax_backward")}
-
-#: Logits where exp overflows (1000) and underflows (-1000) in both float32 and float64.
-EXTREME_ROWS = ([1000.0, 0.0, -1000.0], [-1000.0, -1000.0, -1000.0], [1000.0, 1000.0, 999.0])
+#: The rules of each graded function: the basic operations only. The library's softmax
+#: kernels and the logsumexp-type reductions (``x - logsumexp(x)`` is log_softmax, with the
+#: max-subtraction this exercise teaches done for you) are shortcuts; backwards are
+#: written from their formulas, not by autograd.
+EXERCISE = Exercise("03-softmax", (
+    Rule("softmax", ("test_softmax",), (SOFTMAX, LOG_SOFTMAX)),
+    Rule("log_softmax", ("test_log_softmax",), (LOG_SOFTMAX, SOFTMAX)),
+    Rule("softmax_backward", ("test_softmax_backward",), (SOFTMAX, LOG_SOFTMAX, AUTOGRAD)),
+    Rule("log_softmax_backward", ("test_log_softmax_backward",), (SOFTMAX, LOG_SOFTMAX, AUTOGRAD)),
+))
+#: The aten operators each function may run (the recorder's allow-list).
+ALLOWED = EXERCISE.allowed()
 
 
 def square_first_cases(device: str, dtype: torch.dtype) -> Iterator[Case]:
@@ -42,7 +48,8 @@ def square_first_cases(device: str, dtype: torch.dtype) -> Iterator[Case]:
 
 
 def extreme_cases(device: str, dtype: torch.dtype) -> Iterator[Case]:
-    """``[1000, 0, -1000]`` as a vector, and a 3x3 of extreme rows along both dims."""
+    """``[1000, 0, -1000]`` as a vector, and the extreme rows (:data:`~autograder.checks.cases.EXTREME_ROWS`)
+    along both dims."""
     vector = torch.tensor(EXTREME_ROWS[0], dtype=dtype, device=device)
     yield Case("extreme values", (vector,), {"dim": 0})
     yield Case("extreme values", (vector,), {"dim": -1})

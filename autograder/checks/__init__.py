@@ -10,7 +10,8 @@ on a function in the student's sandboxed kernel (the grader's referee).
 """
 from .api import (check_backward, check_derivative, check_example, check_forward, check_raises, default_backward_args,
                   seed_all)
-from .calls import CheckFailure, LocalSide, display_name, is_a, side_of, type_name, watched_call
+from .calls import CheckFailure, display_name, is_a, type_name, watched_call
+from .side import LocalSide, side_of
 from .cases import (DTYPES, EXTREME_VALUES, Case, dim_cases, elementwise_cases, extreme_tensor, randn,
                     random_extreme_tensor, shaped_tensors)
 from .compare import TOLERANCES, assert_tensor_matches, tolerance

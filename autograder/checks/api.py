@@ -19,7 +19,7 @@ from typing import Callable, Iterable
 import numpy as np
 import torch
 
-from .calls import CheckFailure, display_name, raised, watched_call
+from .calls import CheckFailure, display_name, raised, tensors_in, watched_call
 from .cases import DTYPES, Case, elementwise_cases, randn
 from .compare import assert_tensor_matches
 from .devices import devices as default_devices
@@ -49,7 +49,17 @@ def _reference(fn: Callable, args: tuple, kwargs: dict):
         return fn(*args, **kwargs)
 
 
-def _report(name: str, what: str, count: int, devices, dtypes) -> None:
+def each_case(cases: CaseSource, devices, dtypes, name: str, what: str):
+    """Every case of ``cases`` on every (device, dtype); once all have passed (the caller
+    consumed the last one without raising), the ``OK:`` line that says how many."""
+    count = 0
+    for case in _grid(devices, dtypes, cases):
+        yield case
+        count += 1
+    report(name, what, count, devices, dtypes)
+
+
+def report(name: str, what: str, count: int, devices, dtypes) -> None:
     used_devices = ", ".join(default_devices() if devices is None else devices)
     used_dtypes = ", ".join(str(d).replace("torch.", "") for d in (DTYPES if dtypes is None else dtypes))
     print(f"OK: {name} {what} on {count} cases ({used_devices}; {used_dtypes})")
@@ -79,14 +89,24 @@ def check_forward(
     """
     name = name or display_name(fn)
     seed_all(0)
-    count = 0
-    for case in _grid(devices, dtypes, cases):
+    label = name if what == "result" else f"{name} ({what})"
+    for case in each_case(cases, devices, dtypes, label, "matches torch"):
         expected = _reference(reference, case.args, case.kwargs)
         got = watched_call(fn, case.args, case.kwargs, name=name, where=case.describe(), allowed=allowed,
                            arg_names=arg_names)
         assert_tensor_matches(got, expected, name=name, case=case, hints=hints, rtol=rtol, atol=atol, what=what)
-        count += 1
-    _report(name if what == "result" else f"{name} ({what})", "matches torch", count, devices, dtypes)
+
+
+def _in_inputs_dtype(expected: torch.Tensor, args: tuple) -> torch.Tensor:
+    """A float ``expected`` written out in a test cell, in the dtype of the first float tensor
+    among ``args``: a literal follows torch's default dtype, which a student may have changed
+    (``torch.set_default_dtype(torch.float64)``) while the inputs were made before."""
+    if not (isinstance(expected, torch.Tensor) and expected.is_floating_point()):
+        return expected
+    for _, t in tensors_in(list(args)):
+        if t.is_floating_point():
+            return expected.to(t.dtype)
+    return expected
 
 
 def check_example(
@@ -119,6 +139,7 @@ def check_example(
     """
     name = name or display_name(fn)
     kwargs = dict(kwargs or {})
+    expected = _in_inputs_dtype(expected, args)
     case = Case(label, tuple(args), kwargs)
     rules = {"inplace_hint": inplace_hint} if inplace_hint is not None else {}
     got = watched_call(fn, case.args, kwargs, name=name, where=case.describe(), allowed=allowed, arg_names=arg_names,
@@ -166,8 +187,7 @@ def check_derivative(
     """
     name = name or display_name(fn, "derivative")
     seed_all(0)
-    count = 0
-    for case in _grid(devices, dtypes, cases):
+    for case in each_case(cases, devices, dtypes, name, "matches autograd"):
         if expected_derivative is not None:
             expected = _reference(expected_derivative, case.args, case.kwargs)
         else:
@@ -175,8 +195,6 @@ def check_derivative(
         got = watched_call(fn, case.args, case.kwargs, name=name, where=case.describe(), allowed=allowed,
                            allow_autograd=False, arg_names=("x",))
         assert_tensor_matches(got, expected, name=name, case=case, hints=hints, rtol=rtol, atol=atol, what="derivative")
-        count += 1
-    _report(name, "matches autograd", count, devices, dtypes)
 
 
 def default_backward_args(case: Case, y: torch.Tensor, g: torch.Tensor) -> tuple[tuple, dict, tuple[str, ...]]:
@@ -208,8 +226,7 @@ def check_backward(
     """
     name = name or display_name(fn, "backward")
     seed_all(0)
-    count = 0
-    for i, case in enumerate(_grid(devices, dtypes, cases)):
+    for i, case in enumerate(each_case(cases, devices, dtypes, name, "matches autograd")):
         y, g, expected = _autograd_vjp(reference, case, 1000 + i, random_upstream=True)
         args, kwargs, arg_names = backward_args(case, y, g)
         got = watched_call(fn, args, kwargs, name=name, where=case.describe(), allowed=allowed, allow_autograd=False,
@@ -218,50 +235,67 @@ def check_backward(
         assert_tensor_matches(
             got, expected, name=name, case=mismatch_case, hints=hints, rtol=rtol, atol=atol, what="gradient"
         )
-        count += 1
-    _report(name, "matches autograd", count, devices, dtypes)
+
+
+def _torch_raises(reference: Callable, case: Case, exc_type: type[BaseException] | None) -> tuple[type, str]:
+    """``(the type, torch's first line)`` ``reference`` raises on ``case`` (it must raise
+    ``exc_type`` when given): a test cannot demand an error torch itself does not raise."""
+    try:
+        _reference(reference, case.args, case.kwargs)
+    except Exception as err:  # noqa: BLE001 - any type torch chooses is the expected one
+        if exc_type is None or isinstance(err, exc_type):
+            return type(err), (str(err).strip().splitlines() or [""])[0]
+        raise RuntimeError(f"the reference raises {type(err).__name__}, not {exc_type.__name__}, on "
+                           f"{case.describe()}: this case tests nothing") from None
+    raise RuntimeError(f"the reference does not raise on {case.describe()}: this case tests nothing")
 
 
 def check_raises(
     fn: Callable,
-    exc_type: type[BaseException],
+    exc_type: type[BaseException] | None = None,
     *,
     cases: CaseSource,
     reference: Callable | None = None,
     name: str | None = None,
     advice: str = "",
+    silent_advice: str | None = None,
+    extra_args: Callable[[Case], tuple] = lambda case: (),
     devices: Iterable[str] | None = None,
     dtypes: Iterable[torch.dtype] | None = None,
 ) -> None:
-    """Check ``fn(*case.args, **case.kwargs)`` raises ``exc_type`` on every case.
+    """Check ``fn(*case.args, *extra_args(case), **case.kwargs)`` raises on every case.
 
-    ``reference``, when given, must raise ``exc_type`` on the same cases (so a test cannot
-    demand an error torch itself does not raise). ``advice`` is added to failure messages.
-    Forbidden-op and autograd rules do not apply here; inputs must still stay unmodified.
+    ``exc_type``: what it must raise; None: whatever ``reference`` raises there (the type
+    torch chooses, quoted with torch's message). ``reference``, when given, must raise on the
+    same cases. ``advice`` is added to failure messages (``silent_advice`` instead, when
+    ``fn`` returns without an error). Forbidden-op and autograd rules do not apply here;
+    inputs must still stay unmodified.
     """
     name = name or display_name(fn)
-    wanted = exc_type.__name__
-    tip = f"\nHint: {advice}" if advice else ""
+    if exc_type is None and reference is None:
+        raise TypeError("check_raises needs exc_type or a reference to take it from")
     seed_all(0)
-    count = 0
+    count, kinds = 0, set()
     for case in _grid(devices, dtypes, cases):
         where = case.describe()
+        wanted, said = exc_type, ""
         if reference is not None:
-            try:
-                _reference(reference, case.args, case.kwargs)
-            except exc_type:
-                pass
-            else:
-                raise RuntimeError(f"the reference does not raise {wanted} on {where}: this case tests nothing")
+            wanted, first = _torch_raises(reference, case, exc_type)
+            said = f' ("{first}")' if exc_type is None and first else ""
+        kinds.add(wanted.__name__)
         try:
-            watched_call(fn, case.args, case.kwargs, name=name, where=where)
-        except exc_type:
+            watched_call(fn, (*case.args, *extra_args(case)), case.kwargs, name=name, where=where)
+        except wanted:
             count += 1
             continue
         except CheckFailure:
             raise
         except Exception as err:
-            raise CheckFailure(f"{raised(name, err)}\n  on {where}; torch raises {wanted} there.{tip}") from None
-        raise CheckFailure(f"{name} returned a result on {where}; it should raise {wanted}, as torch does.{tip}")
+            tip = f"\nHint: {advice}" if advice else ""
+            raise CheckFailure(f"{raised(name, err)}\n  on {where}; torch raises {wanted.__name__} there{said}.{tip}") from None
+        tip = silent_advice if silent_advice is not None else advice
+        tip = f"\nHint: {tip}" if tip else ""
+        raise CheckFailure(f"{name} returned a result on {where}; it should raise {wanted.__name__}, as torch "
+                           f"does{said}.{tip}")
     used_devices = ", ".join(default_devices() if devices is None else devices)
-    print(f"OK: {name} raises {wanted} on {count} cases ({used_devices})")
+    print(f"OK: {name} raises {' or '.join(sorted(kinds))} on {count} cases ({used_devices})")

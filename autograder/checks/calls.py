@@ -1,8 +1,8 @@
 """Calling a student's code: here (JupyterLab) or in the student's kernel (the referee).
 
 A check never needs to know where the student's code lives. :func:`run` calls a function
-or method that is either a local callable or a :class:`~autograder.referee.session.Remote`
-handle, and gives back a :class:`CallRecord`: the result, the state of every tensor
+or method that is either a local callable or a :class:`~.side.Handle` on an object of
+another :class:`~.side.Side`, and gives back a :class:`~.side.CallRecord`: the result, the state of every tensor
 argument after the call, and the operators the call ran (recorded by
 :mod:`autograder_kernel.recorder`, in whatever process ran the call: best effort).
 :func:`watched_call` adds the rules every check shares: only allowed operators, no
@@ -15,15 +15,12 @@ its random generator.
 from __future__ import annotations
 
 import textwrap
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import torch
 
-from autograder_kernel import library
-from autograder_kernel.recorder import Recording
-
-from ..referee.session import CallRecord, ChannelError, Remote, Session, StudentError, is_remote
 from .ops import not_allowed
+from .side import CallRecord, StudentError, is_remote, side_of, tensors_in
 
 
 class CheckFailure(AssertionError):
@@ -53,30 +50,6 @@ def _wrap(line: str, width: int) -> list[str]:
                          break_long_words=True, drop_whitespace=True) or [line]
 
 
-# ------------------------------------------------------------------------------- sides
-
-class LocalSide:
-    """The student's objects live in this process (JupyterLab, the book, the project's tests)."""
-
-    def lib(self, name: str, *args, **kwargs) -> Any:
-        return library.resolve(name)(*args, **kwargs)
-
-    def fetch(self, value: Any) -> Any:
-        return value
-
-    def manual_seed(self, seed: int) -> None:
-        torch.manual_seed(seed)
-
-    def default_dtype(self) -> torch.dtype:
-        return torch.get_default_dtype()
-
-
-def side_of(obj: Any) -> LocalSide | Session:
-    """Where ``obj`` (a student's function, class or object) lives: this process, or the
-    :class:`~autograder.referee.session.Session` to the student's kernel (same methods)."""
-    return obj._session if is_remote(obj) else LocalSide()
-
-
 def type_name(obj: Any) -> str:
     """``obj``'s type as a student reads it: ``numpy.ndarray``, ``Relu``, ``NoneType``, ``tuple``..."""
     if is_remote(obj):
@@ -101,6 +74,16 @@ def display_name(fn: Any, default: str = "function") -> str:
     return getattr(fn, "__name__", default)
 
 
+def pair(name: str, result: object, what: str, like: str = "") -> tuple:
+    """``result`` when it is a pair; else a :class:`CheckFailure` saying ``name`` must return
+    ``what`` (``"(values, indices)"``), ``like`` an example (``"torch.max(x, dim)"``)."""
+    if not isinstance(result, tuple) or len(result) != 2:
+        got = f"a {type_name(result)}" + (f" of length {len(result)}" if isinstance(result, tuple) else "")
+        raise CheckFailure(f"{name} returned {got}; expected a pair {what}" + (f", like {like}" if like else "")
+                           + f".\nHint: end with `return {what[1:-1]}`.")
+    return result
+
+
 class Part:
     """``fn`` seen as a function returning ``pick(result)``: one output of a function that
     returns several (``max_along``'s values). :func:`run` calls ``fn`` wherever it lives and
@@ -115,37 +98,16 @@ class Part:
 
 # ------------------------------------------------------------------------------- calls
 
-def tensors_in(value: Any, label: str = "", depth: int = 0) -> Iterator[tuple[str, torch.Tensor]]:
-    """``(label, tensor)`` for every tensor inside ``value`` (lists, tuples, dicts), in the
-    order the channel sends them."""
-    if depth > 20:
-        return
-    if isinstance(value, torch.Tensor):
-        yield label, value
-    elif isinstance(value, (list, tuple)):
-        for i, item in enumerate(value):
-            yield from tensors_in(item, f"{label}[{i}]", depth + 1)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from tensors_in(item, f"{label}[{key!r}]", depth + 1)
-
-
 def run(fn: Callable, args: tuple = (), kwargs: dict | None = None, allowed: frozenset[str] | None = None) -> CallRecord:
     """Call ``fn(*args, **kwargs)`` wherever ``fn`` lives; see :class:`CallRecord`. The
-    student's exception propagates (from the kernel: as a
-    :class:`~autograder.referee.session.StudentError` deriving from the same builtin)."""
+    student's exception propagates (from another side: as a :class:`~.side.StudentError`
+    deriving from the same builtin)."""
     kwargs = kwargs or {}
     if isinstance(fn, Part):
         record = run(fn.fn, args, kwargs, allowed)
         record.value = fn.pick(record.value)
         return record
-    if is_remote(fn):
-        return fn._session.call(fn, tuple(args), kwargs, allowed)
-    found = [t for _, t in tensors_in((list(args), kwargs))]
-    recording = Recording()
-    with recording:
-        value = fn(*args, **kwargs)
-    return CallRecord(value, found, frozenset(recording.ops), frozenset(recording.autograd), recording.intact)
+    return side_of(fn).call(fn, tuple(args), kwargs, allowed)
 
 
 def _labels(args: tuple, kwargs: dict, arg_names: tuple[str, ...]) -> list[tuple[str, torch.Tensor]]:
@@ -205,7 +167,7 @@ def watched_call(
     before = [(label, t.detach().clone()) for label, t in labelled]
     try:
         record = run(fn, args, kwargs, allowed)
-    except (CheckFailure, ChannelError):
+    except CheckFailure:
         raise
     except Exception as err:
         err.add_note(f"(raised by {name} on {where})")

@@ -18,10 +18,44 @@ TOLERANCES = {
 }
 
 
+#: How many units in the last place of the largest input a value depends on are allowed on
+#: top of ``(rtol, atol)``: the rounding of the inputs themselves. At float32 inputs of
+#: 1000 one unit is 6.1e-5, and ``x - logsumexp(x)``, a correct log-softmax, is off by
+#: about that much from torch's ``log_softmax`` (which subtracts the max first).
+INPUT_ULPS = 8
+
+
 def tolerance(dtype: torch.dtype, rtol: float | None = None, atol: float | None = None) -> tuple[float, float]:
     """``(rtol, atol)`` for ``dtype``; explicit values win. Integer dtypes compare exactly."""
     default = TOLERANCES.get(dtype, (0.0, 0.0))
     return (default[0] if rtol is None else rtol, default[1] if atol is None else atol)
+
+
+def input_scale(case: Case, expected: torch.Tensor) -> torch.Tensor:
+    """The magnitude of the largest input each expected value depends on, float64 on the
+    CPU, broadcastable to ``expected``: element by element for an element-wise result,
+    along ``dim`` for a result computed along it, else the largest of all float inputs."""
+    tensors = [a for a in (*case.args, *case.kwargs.values())
+               if isinstance(a, torch.Tensor) and a.is_floating_point() and a.numel()]
+    if not tensors:
+        return torch.zeros((), dtype=torch.float64)
+    x = case.args[0] if case.args and isinstance(case.args[0], torch.Tensor) else None
+    if x is not None and x.is_floating_point() and x.shape == expected.shape and x.numel():
+        magnitude = x.detach().double().cpu().abs().nan_to_num(0.0, posinf=0.0, neginf=0.0)
+        dim = case.kwargs.get("dim")
+        if isinstance(dim, int) and x.dim() > 0:
+            return magnitude.amax(dim=dim, keepdim=True)
+        return magnitude
+    return torch.stack([t.detach().double().cpu().abs().nan_to_num(0.0, posinf=0.0, neginf=0.0).amax()
+                        for t in tensors]).amax()
+
+
+def allowed_error(case: Case, expected: torch.Tensor, rtol: float, atol: float) -> torch.Tensor:
+    """Per element of ``expected``: ``atol + rtol * |expected|`` plus :data:`INPUT_ULPS` units
+    in the last place of :func:`input_scale` in ``expected``'s dtype (float64, on the CPU)."""
+    e = expected.detach().double().cpu()
+    ulp = torch.finfo(expected.dtype).eps if expected.is_floating_point() else 0.0
+    return atol + rtol * e.abs() + INPUT_ULPS * ulp * input_scale(case, expected)
 
 
 def _fmt(value: torch.Tensor) -> str:
@@ -131,7 +165,7 @@ def assert_tensor_matches(
         raise CheckFailure(_with_hints(message, mismatch, hints))
     rtol, atol = tolerance(expected.dtype, rtol, atol)
     g, e = got.detach().double().cpu(), expected.detach().double().cpu()
-    allowed = atol + rtol * e.abs()
+    allowed = allowed_error(case, expected, rtol, atol).expand_as(e)
     diff = (g - e).abs()
     same_nonfinite = (g == e) | (g.isnan() & e.isnan())
     bad = ~((diff <= allowed) | same_nonfinite)
@@ -148,7 +182,9 @@ def assert_tensor_matches(
     values = f"{name} returned wrong values" if what == "result" else f"{name}: wrong {what}"
     message = (
         f"{values} on {where}:\n"
-        f"  {int(bad.sum())} of {g.numel()} elements differ (rtol={rtol:g}, atol={atol:g});\n"
-        f"  worst at {at}{input_there}: got {_fmt(g.reshape(-1)[flat])}, expected {_fmt(e.reshape(-1)[flat])}."
+        f"  {int(bad.sum())} of {g.numel()} elements differ by more than allowed (rtol={rtol:g}, atol={atol:g}, "
+        f"plus the inputs' rounding);\n"
+        f"  worst at {at}{input_there}: got {_fmt(g.reshape(-1)[flat])}, expected {_fmt(e.reshape(-1)[flat])} "
+        f"(allowed difference there: {float(allowed.reshape(-1)[flat]):.2g})."
     )
     raise CheckFailure(_with_hints(message, mismatch, hints))

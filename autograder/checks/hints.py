@@ -64,11 +64,21 @@ def nonfinite_from_overflow(m: Mismatch) -> str | None:
             f"or 0 * inf), or the log of 0 or of a negative number.")
 
 
+#: How close a result must be to a wrong formula's for a hint to name that formula.
+HINT_RTOL, HINT_ATOL = 1e-4, 1e-5
+
+
+def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return bool(torch.allclose(a, b, rtol=HINT_RTOL, atol=HINT_ATOL, equal_nan=True))
+
+
 def matches(alternative: Callable[..., torch.Tensor], message: str) -> Hint:
     """A hint that fires when the result equals ``alternative(*case.args, **case.kwargs)``.
 
     ``alternative`` computes what a known wrong formula returns; ``message`` explains the
-    mistake. The comparison uses float64 with a loose tolerance.
+    mistake. The comparison uses float64 with a loose tolerance. A hint claims only what
+    the mismatch shows: where the wrong formula gives the right answer on this case (a
+    forgotten ``keepdim`` on a 1-d input), it says nothing.
     """
 
     def hint(m: Mismatch) -> str | None:
@@ -80,9 +90,9 @@ def matches(alternative: Callable[..., torch.Tensor], message: str) -> Hint:
         if not isinstance(wrong, torch.Tensor) or wrong.shape != m.got.shape:
             return None
         got, wrong = m.got.detach().double().cpu(), wrong.detach().double().cpu()
-        if torch.allclose(got, wrong, rtol=1e-4, atol=1e-5, equal_nan=True):
-            return message
-        return None
+        if wrong.shape == m.expected.shape and _close(wrong, m.expected.detach().double().cpu()):
+            return None
+        return message if _close(got, wrong) else None
 
     return hint
 

@@ -76,3 +76,16 @@ def basic(*, minus: frozenset[str] | set[str] = frozenset(), plus: frozenset[str
 def not_allowed(used: frozenset[str] | set[str], allowed: frozenset[str]) -> list[str]:
     """The operators in ``used`` that ``allowed`` does not hold, sorted."""
     return sorted(set(used) - allowed)
+
+
+#: How the rules paragraph names the basic operations, family by family (examples of each).
+FAMILIES = (
+    ("arithmetic", "`+ - * / // **`, `abs`, `sign`, `clamp`, `maximum`, `floor`"),
+    ("exponentials", "`exp`, `log`, `log1p`, `expm1`, `sqrt`"),
+    ("comparisons and selection", "`> == <`, masks, `torch.where`, `masked_fill`, `isnan`"),
+    ("reductions", "`sum`, `mean`, `amax`, `amin`, `max`, `argmax`, `cumsum`, `sort`"),
+    ("shapes and views", "`reshape`, `view`, `transpose`, `unsqueeze`, `cat`, `stack`, `expand`"),
+    ("indexing", "`x[...]`, `gather`, `scatter`, `index_select`, `one_hot`"),
+    ("creating tensors", "`zeros_like`, `ones`, `full`, `arange`, `new_tensor`, random numbers"),
+    ("matrix products", "`@`, `matmul`, `mm`, `einsum`"),
+)

@@ -9,17 +9,19 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 
+from ..referee.result import TestResult
+
 
 class Status(str, Enum):
     """Why a row has the score it has. ``GRADED`` and ``FLAGGED`` rows are scored normally."""
 
     GRADED = "graded"
-    #: Graded, but the static scan found escape hatches in the answer cells: points are kept
+    #: Graded, but the static check found code it cannot see through in the answer cells: points are kept
     #: as computed, the lines are quoted for the instructor to review.
     FLAGGED = "flagged"
     #: A cell, a call or the whole notebook ran past its time limit.
     TIMEOUT = "timeout"
-    #: The kernel ran out of its memory limit.
+    #: The notebook's processes, together (its cgroup's out-of-memory killer) or one alone, ran out of memory.
     MEMORY_LIMIT = "memory limit"
     #: The kernel died (os._exit, a segfault, a resource limit) or the grader could not run it.
     CRASHED = "crashed"
@@ -51,26 +53,11 @@ def worst(statuses: list[Status]) -> Status:
 
 
 @dataclass
-class TestResult:
-    """One graded test cell: ``score`` of ``max_score`` points and, when it failed, the
-    message the student sees (which function, which output, which case, expected vs got)."""
-
-    grade_id: str
-    score: float
-    max_score: float
-    message: str = ""
-
-    @property
-    def passed(self) -> bool:
-        return self.score >= self.max_score > 0 or (self.max_score == 0 and not self.message)
-
-
-@dataclass
 class Answer:
     """Everything grading says about one student.
 
     ``tests``: one :class:`TestResult` per test cell of the assignment (every notebook),
-    keyed by grade_id, always complete. ``flags``: quoted answer-cell lines the static scan
+    keyed by grade_id, always complete. ``flags``: quoted answer-cell lines the static check
     found (status ``FLAGGED``). ``seconds``: the worker's wall time for this student (None
     when the student was not run).
     """
@@ -108,6 +95,6 @@ class Answer:
     @classmethod
     def not_run(cls, student: str, status: Status, note: str, max_scores: dict[str, float]) -> "Answer":
         """A row for a student whose notebook could not be run: every test 0 with the reason."""
-        tests = {gid: TestResult(gid, 0.0, m, f"not graded: {status.value}: {note}" if note else f"not graded: {status.value}")
-                 for gid, m in max_scores.items()}
+        why = f"not graded: {status.value}: {note}" if note else f"not graded: {status.value}"
+        tests = {gid: TestResult.failed(gid, why, max_score=m) for gid, m in max_scores.items()}
         return cls(student, status, tests, note or status.value)

@@ -69,13 +69,17 @@ def prepare_course(out: Path, assignment: str, source_hash: str) -> Path:
 
 
 def _sandbox(no_sandbox: bool) -> str | None:
-    from .sandbox import bwrap_path
+    from .sandbox import bwrap_path, find_parent
 
     bwrap = None if no_sandbox else bwrap_path()
     if bwrap is None:
         print("!" * 78 + "\n!! WARNING: NO SANDBOX. Student code runs as you, with your files and network."
               "\n!! Install bubblewrap (Debian: apt-get install bubblewrap) to grade safely.\n" + "!" * 78,
               file=sys.stderr)
+    cgroups, why = find_parent()
+    if cgroups is None:
+        print(f"!! no cgroup for the kernels ({why}): --memory-mb bounds each process, not a notebook's "
+              "processes together (see the README's sandbox paragraph)", file=sys.stderr)
     return bwrap
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .. import notebook as nbfacts
 from .answer import Status, TestResult
@@ -125,8 +125,8 @@ def render(student: str, assignment: str, notebook: str, graded_nb, status: Stat
 
     secret = nbfacts.hidden_test_lines(source_nb)
     types = _error_types(graded_nb)
-    rows = [TestResult(t.grade_id, t.score, t.max_score, "" if t.passed else
-                       _shown_message(t, types.get(t.grade_id, ""), secret)) for t in tests.values()]
+    rows = [replace(t, message="" if t.passed else _shown_message(t, types.get(t.grade_id, ""), secret))
+            for t in tests.values()]
     cells = cells_as_graded(graded_nb, source_nb, secret) if graded_nb is not None else None
     missing = "" if cells is not None else why_hidden or (
         f"{notebook}.ipynb was not handed in." if status is Status.MISSING_NOTEBOOK

@@ -136,15 +136,15 @@ def check_notebook(path: Path, grade_ids: set[str]) -> tuple[Status, str] | None
         nb = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         return Status.UNREADABLE, "invalid JSON"
-    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list) or "nbformat" not in nb:
+    if not isinstance(nb, dict) or "nbformat" not in nb or not isinstance(nb.get("cells", nb.get("worksheets")), list):
         return Status.UNREADABLE, "not a notebook"
     try:
         import nbformat
 
-        nbformat.reads(data.decode("utf-8"), as_version=4)
+        nb = nbformat.reads(data.decode("utf-8"), as_version=4)  # nbformat 3 and old 4.x are converted
     except Exception as err:  # noqa: BLE001 - nbformat raises many kinds
         return Status.UNREADABLE, f"not a valid notebook ({type(err).__name__})"
-    cells = [c for c in nb["cells"] if isinstance(c, dict)]
+    cells = [c for c in nb.get("cells", []) if isinstance(c, dict)]
     metas = [c.get("metadata", {}).get("nbgrader") for c in cells if isinstance(c.get("metadata"), dict)]
     ids = {m.get("grade_id") for m in metas if isinstance(m, dict)}
     if not any(isinstance(m, dict) for m in metas):

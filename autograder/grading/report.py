@@ -3,7 +3,7 @@ and the hook that also writes the similarity report and the LMS file (:func:`fin
 
 ``summary.html`` is what an instructor opens first: students per status and pass rate per
 test as tables beside their plots, the most common failures (grouped by their ``Hint:``
-line, counted in students), the students the static scan flagged with the lines it
+line, counted in students), the students the static check flagged with the lines it
 quoted, the students who could not be graded, and the similarity count with a link.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ TOP_FAILURES = 15
 #: One line per status for the summary page.
 STATUS_HELP = {
     Status.GRADED: "scored",
-    Status.FLAGGED: "scored; the static scan quoted lines to review (below)",
+    Status.FLAGGED: "scored; the static check quoted lines to review (below)",
     Status.TIMEOUT: "a cell or the notebook ran past its time limit",
     Status.MEMORY_LIMIT: "the kernel ran out of its memory limit",
     Status.CRASHED: "the kernel died or could not be run",

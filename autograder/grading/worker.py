@@ -24,10 +24,15 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from traitlets.config import Config
 
 from .answer import Answer, Status, TestResult, worst
+from .verdict import METADATA_KEY, NotebookRun, scored
+
+if TYPE_CHECKING:
+    from .sandbox import Policy
 
 
 @dataclass
@@ -67,8 +72,10 @@ KERNEL_ARGUMENTS = ["--HistoryManager.hist_file=:memory:",
                     "--IPKernelApp.exec_lines=['import torch as _warm; del _warm']"]
 
 
-def nbgrader_config(course: Path, cell_timeout: int) -> Config:
-    """autograde's config: the usual sanitising, then :class:`~.execute.TwoSidedExecute`."""
+def nbgrader_config(course: Path, cell_timeout: int, policy: Policy, run_dir: Path, kernel_ahead=None) -> Config:
+    """autograde's config: the usual sanitising, then :class:`~.execute.TwoSidedExecute`, whose
+    kernels run under ``policy``, their connection files and sockets in ``run_dir``;
+    ``kernel_ahead``: a function giving a kernel started ahead of time, or None."""
     from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput, DeduplicateIds,
                                         LimitOutput, OverwriteCells, OverwriteKernelspec, SaveAutoGrades)
 
@@ -85,6 +92,9 @@ def nbgrader_config(course: Path, cell_timeout: int) -> Config:
     c.TwoSidedExecute.extra_arguments = KERNEL_ARGUMENTS
     # every output is in once the last cell finished; a graceful shutdown only waits (about 1 s)
     c.TwoSidedExecute.shutdown_kernel = "immediate"
+    c.TwoSidedExecute.kernel_ahead = kernel_ahead
+    c.SandboxKernelManager.policy = policy  # nbclient hands its config to the managers it makes
+    c.SandboxKernelManager.runtime_root = str(run_dir)
     c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells,
                                           CheckCellMetadata]
     c.Autograde.autograde_preprocessors = [TwoSidedExecute, LimitOutput, SaveAutoGrades, AssignLatePenalties]
@@ -98,19 +108,23 @@ class Worker:
         import torch
 
         from .. import notebook as nbfacts
-        from .sandbox import Limits, Policy, SandboxKernelManager, claim_uid
+        from .sandbox import Limits, Policy, claim_uid, find_parent
 
         torch.set_num_threads(1)  # workers run side by side, one per core
         self.settings = settings
         self.course = Path(settings.work) / "course"
-        run_dir = Path(settings.run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        os.chmod(run_dir, 0o700)
-        SandboxKernelManager.runtime_root = run_dir
+        self.run_dir = Path(settings.run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.run_dir, 0o700)
         claimed = claim_uid() if settings.own_user else None
         self.uid_lock = claimed[1] if claimed else None  # held for this worker's life
-        SandboxKernelManager.policy = Policy(settings.bwrap, claimed[0] if claimed else None,
-                                             Limits(memory_mb=settings.memory_mb, cpu_seconds=settings.cpu_seconds))
+        cgroups, why = find_parent()
+        if cgroups is None:
+            sys.stderr.write(f"--- no cgroup for the kernels ({why}): their limits are per process\n")
+        else:
+            cgroups.sweep()  # what a worker killed at the wall-clock limit left behind
+        self.policy = Policy(settings.bwrap, claimed[0] if claimed else None,
+                             Limits(memory_mb=settings.memory_mb, cpu_seconds=settings.cpu_seconds), cgroups)
         self.source = {Path(p).stem: nbfacts.read(p) for p in settings.source_notebooks}
         release = self.course / "release" / settings.assignment
         self.release = {name: nbfacts.read(release / f"{name}.ipynb") for name in self.source}
@@ -133,14 +147,18 @@ class Worker:
         from nbgrader.apps import NbGraderAPI
         from nbgrader.coursedir import CourseDirectory
 
+        from . import handin
+
         student, assignment = task.student, self.settings.assignment
         for sub in ("submitted", "autograded"):
             shutil.rmtree(self.course / sub / student, ignore_errors=True)
         dest = self.course / "submitted" / student / assignment
         dest.mkdir(parents=True)
         for name, path in task.notebooks.items():
-            self._place(Path(path), dest / f"{name}.ipynb", name)
-        config = nbgrader_config(self.course, self.settings.cell_timeout)
+            handin.place(Path(path), dest / f"{name}.ipynb", self.release[name])
+        taken = self._take_kernel_ahead  # a plain function: traitlets copies the config's values
+        config = nbgrader_config(self.course, self.settings.cell_timeout, self.policy, self.run_dir,
+                                 kernel_ahead=lambda: taken())
         api = NbGraderAPI(CourseDirectory(config=config), config=config)
         self._start_kernel_ahead()
         try:
@@ -168,89 +186,56 @@ class Worker:
 
     def _start_kernel_ahead(self) -> None:
         """Start the first notebook's kernel now, so that it boots (and imports torch) while
-        nbgrader restores the locked cells and hidden tests. Only for one-notebook assignments."""
+        nbgrader restores the locked cells and hidden tests. Only for one-notebook assignments;
+        the executor takes it through its ``kernel_ahead`` (see :func:`nbgrader_config`)."""
         from jupyter_core.utils import run_sync
 
-        from .execute import TwoSidedExecute
         from .sandbox import SandboxKernelManager
 
+        self._ahead = None
         if len(self.source) != 1:
             return
-        km = SandboxKernelManager(kernel_name="python3")
+        km = SandboxKernelManager(kernel_name="python3", policy=self.policy, runtime_root=str(self.run_dir))
         try:
             run_sync(km.start_kernel)(extra_arguments=list(KERNEL_ARGUMENTS))
         except Exception as err:  # noqa: BLE001 - the executor starts one itself then
             sys.stderr.write(f"--- a kernel could not be started ahead: {err!r}\n")
             return
-        TwoSidedExecute.waiting_kernel = km
+        self._ahead = km
+
+    def _take_kernel_ahead(self):
+        """The kernel started ahead, once (None after: a second notebook starts its own)."""
+        km, self._ahead = self._ahead, None
+        return km
 
     def _drop_kernel_ahead(self) -> None:
         """Stop a kernel started ahead that no notebook took (nbgrader stopped before running)."""
         from jupyter_core.utils import run_sync
 
-        from .execute import TwoSidedExecute
-
-        km, TwoSidedExecute.waiting_kernel = TwoSidedExecute.waiting_kernel, None
+        km = self._take_kernel_ahead()
         if km is not None:
             run_sync(km.shutdown_kernel)(now=True)
-
-    def _place(self, path: Path, dest: Path, name: str) -> None:
-        """Copy a hand-in for nbgrader, every cell's nbgrader metadata taken from the released
-        notebook by grade_id (a cell the release does not know loses it: it is the student's
-        own). A student's metadata never decides what a cell is, and nbgrader does not stop on
-        a notebook whose metadata was edited. The original file is not touched."""
-        import copy
-
-        import nbformat
-
-        from .. import notebook as nbfacts
-
-        released = {nbfacts.grade_id(c): c for c in self.release[name].cells if nbfacts.grade_id(c)}
-        try:
-            nb = nbfacts.read(path)
-        except Exception:  # noqa: BLE001 - intake checked it; copy as it is and let nbgrader say
-            shutil.copyfile(path, dest)
-            return
-        for cell in nb.cells:
-            gid = nbfacts.grade_id(cell)
-            if gid in released and released[gid].cell_type == cell.cell_type:
-                cell.metadata["nbgrader"] = copy.deepcopy(released[gid].metadata["nbgrader"])
-            elif "nbgrader" in cell.metadata:
-                del cell.metadata["nbgrader"]
-        nbformat.write(nb, str(dest))
 
     def _notebook(self, student, name, task, max_scores, scores, log):
         """``(status, note, {grade_id: TestResult}, autograded notebook or None)`` for one notebook."""
         from .. import notebook as nbfacts
-        from .execute import METADATA_KEY, NotebookRun
 
         def every(message: str) -> dict[str, TestResult]:
-            return {g: TestResult(g, 0.0, m, message) for g, m in max_scores.items()}
+            return {g: TestResult.failed(g, message, max_score=m) for g, m in max_scores.items()}
 
         if name not in task.notebooks:
             return Status.MISSING_NOTEBOOK, f"no {name}.ipynb", every(f"{name}.ipynb was not handed in"), None
         path = self.course / "autograded" / student / self.settings.assignment / f"{name}.ipynb"
         graded = nbfacts.read(path) if path.exists() else None
         record = graded.metadata.get(METADATA_KEY) if graded is not None else None
-        if record is None:
-            status = Status.TIMEOUT if "Timeout" in log or "timed out" in log else Status.CRASHED
-            note = f"the notebook could not be run to its end ({status.value}): {_last_error(log)}"
-            return status, note, every(note), graded
+        if record is None:  # nbgrader stopped outside the executor, which records every run it finishes
+            note = f"the grader could not run the notebook to its end: {_last_error(log)}"
+            return Status.CRASHED, note, every(note), graded
         run = NotebookRun.from_json(record)
-        tests = {}
-        for gid, max_score in max_scores.items():
-            test = run.tests.get(gid)
-            nbgrader_full = scores.get(gid, 0.0) >= max_score
-            if test is not None and test.passed and nbgrader_full:
-                tests[gid] = TestResult(gid, max_score, max_score)
-            else:
-                message = test.message if test is not None and not test.passed else \
-                    "not counted: nbgrader did not score this cell" if test is not None else "this test did not run"
-                tests[gid] = TestResult(gid, 0.0, max_score, message)
         note = run.note
         if run.flags:
             note = "; ".join(filter(None, [note, "flagged: " + " | ".join(run.flags[:5])]))
-        return run.status, note, tests, graded
+        return run.status, note, scored(run, max_scores, scores), graded
 
     def _nbgrader_scores(self, student: str) -> dict[str, float]:
         """nbgrader's own per-cell scores from this worker's gradebook."""

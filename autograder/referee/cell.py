@@ -15,55 +15,70 @@ import contextlib
 import io
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Callable
+
+import torch
 
 from ..checks import context
 from .names import free_names
-from .session import ChannelError, Session, StudentError
+from .result import TestResult
+from .session import ChannelError, Session, StudentError, Trouble
 
 MAX_STDOUT = 20_000
 
 
 @dataclass
-class CellOutcome:
-    """What one test cell did in the referee.
+class CellRun:
+    """What one test cell did in the referee: its :class:`~.result.TestResult`, what it
+    printed, and ``trouble`` when the student's kernel could not answer (out of time, gone,
+    a malformed answer): the kernel needs attention before the next cell."""
 
-    ``passed``: ran to its end. ``error``: the exception's type name and the message the
-    student sees. ``channel``: set when the student's kernel could not answer (out of time,
-    gone, malformed answer): the kernel needs attention before the next cell.
-    """
-
-    grade_id: str
-    passed: bool
+    result: TestResult
     stdout: str = ""
-    error_type: str = ""
-    message: str = ""
-    channel: str = ""
-    seconds: float = 0.0
+    trouble: Trouble | None = None
 
     def outputs(self) -> list[dict]:
         """The cell's outputs in nbformat's shape: what nbgrader scores and feedback shows."""
         out = []
         if self.stdout:
             out.append({"output_type": "stream", "name": "stdout", "text": self.stdout})
-        if not self.passed:
-            out.append({"output_type": "error", "ename": self.error_type or "Error", "evalue": self.message,
-                        "traceback": [f"{self.error_type or 'Error'}: {self.message}"]})
+        if not self.result.passed:
+            kind = self.result.error_type or "Error"
+            out.append({"output_type": "error", "ename": kind, "evalue": self.result.message,
+                        "traceback": [f"{kind}: {self.result.message}"]})
         return out
 
 
-def _message(err: BaseException, missing: list[str]) -> tuple[str, str]:
+def _message(err: BaseException, missing: list[str], why_missing: Callable[[str], str | None]) -> tuple[str, str]:
     """``(type name, message)`` for a failed test cell, as the student should read it."""
     name = getattr(err, "student_type", None) or type(err).__name__
     text = str(err)
     if isinstance(err, NameError) and not isinstance(err, StudentError) and getattr(err, "name", None) in missing:
-        text = (f"`{err.name}` is not defined in your notebook: run the cell that defines it (and keep the name "
+        cause = why_missing(err.name)
+        text = (f"`{err.name}` is not defined in your notebook: {cause}" if cause else
+                f"`{err.name}` is not defined in your notebook: run the cell that defines it (and keep the name "
                 f"the exercise asks for).")
     notes = [n for n in getattr(err, "__notes__", []) if isinstance(n, str)]
     text = "\n".join([text, *notes])
     if isinstance(err, StudentError) and name == "NotImplementedError":
         text += "\nHint: this function is not written yet: replace `raise NotImplementedError()` with your code."
     return name, text.strip()
+
+
+@contextlib.contextmanager
+def default_dtype(dtype: object):
+    """torch's default dtype set to ``dtype`` (the student's kernel's) inside the block: the
+    test cell's literals get the dtype they get when the student runs it (JupyterLab,
+    ``nbgrader validate``), so the two verdicts agree."""
+    before = torch.get_default_dtype()
+    if dtype not in (torch.float32, torch.float64):  # a kernel's answer is checked like any other
+        raise ChannelError(f"your kernel reported a default dtype of {dtype!r}")
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(before)
 
 
 def setup_namespace(setup: str) -> dict:
@@ -73,36 +88,43 @@ def setup_namespace(setup: str) -> dict:
     return namespace
 
 
+def _no_cause(name: str) -> None:
+    return None
+
+
 def run_test_cell(grade_id: str, source: str, setup: str, session: Session | None,
-                  settings: context.Settings) -> CellOutcome:
-    """Run the trusted test cell ``source`` against the notebook behind ``session``."""
+                  settings: context.Settings, why_missing: Callable[[str], str | None] = _no_cause) -> CellRun:
+    """Run the trusted test cell ``source`` against the notebook behind ``session``.
+    ``why_missing(name)``: what kept the notebook from defining ``name`` (an earlier cell's
+    error), for the message of a test that needs it; None when nothing is known."""
     start = time.perf_counter()
     namespace = setup_namespace(setup)
     wanted = sorted(free_names(source) - set(namespace))
     missing: list[str] = []
     stdout = io.StringIO()
     try:
+        dtype = torch.get_default_dtype()
         if wanted:
             if session is None:
                 raise ChannelError("the notebook's kernel is not running")
             found = session.lookup(wanted)
             namespace.update(found)
             missing = [n for n in wanted if n not in found]
-        with contextlib.redirect_stdout(stdout), warnings.catch_warnings(), context.using(settings):
+            dtype = session.default_dtype()
+        with contextlib.redirect_stdout(stdout), warnings.catch_warnings(), context.using(settings), \
+                default_dtype(dtype):
             warnings.simplefilter("ignore")
             exec(compile(source, f"<test cell {grade_id}>", "exec"), namespace)  # trusted: from the source notebook
     except ChannelError as err:
-        outcome = CellOutcome(grade_id, False, error_type="GradingError",
-                              message=f"this test could not finish: {err}", channel=str(err))
+        result, trouble = TestResult.failed(grade_id, f"this test could not finish: {err}", "GradingError"), err.reason
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as err:  # noqa: BLE001 - any failure of the test is its verdict
-        error_type, message = _message(err, missing)
-        outcome = CellOutcome(grade_id, False, error_type=error_type, message=message)
+        error_type, message = _message(err, missing, why_missing)
+        result, trouble = TestResult.failed(grade_id, message, error_type), None
     else:
-        outcome = CellOutcome(grade_id, True)
+        result, trouble = TestResult(grade_id, passed=True), None
     text = stdout.getvalue()
     if len(text) > MAX_STDOUT:
         text = text[:MAX_STDOUT] + f"\n... [{len(text) - MAX_STDOUT} more characters cut]"
-    outcome.stdout, outcome.seconds = text, time.perf_counter() - start
-    return outcome
+    return CellRun(replace(result, seconds=round(time.perf_counter() - start, 3)), text, trouble)

@@ -16,9 +16,8 @@ that says so, and nothing else is affected.
 from __future__ import annotations
 
 import builtins
-import time
 import weakref
-from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Callable
 
 import torch
@@ -26,41 +25,45 @@ import torch
 from autograder_kernel import codec
 from autograder_kernel.server import MAX_NEW_HANDLES
 
+from ..checks.side import CallRecord, Handle, StudentError, is_remote
+
+
+class Trouble(Enum):
+    """Why the student's kernel could not answer a test."""
+
+    OUT_OF_TIME = "out of time"
+    GONE = "the kernel is gone"
+    BROKEN = "it broke the channel's rules or did not start answering"
+
 
 class ChannelError(BaseException):
     """The student's kernel could not answer: out of time, gone, or broke the channel's rules.
 
     A ``BaseException``, like ``KeyboardInterrupt``: no ``except Exception`` in a check or a
-    test cell may swallow it; it ends the test cell, which fails with its message."""
+    test cell may swallow it; it ends the test cell, which fails with its message.
+    ``reason``: which :class:`Trouble` it is."""
+
+    reason = Trouble.BROKEN
 
 
 class CallTimeout(ChannelError):
-    pass
+    reason = Trouble.OUT_OF_TIME
 
 
 class KernelGone(ChannelError):
-    pass
+    reason = Trouble.GONE
 
 
 class ProtocolError(ChannelError):
-    pass
-
-
-class StudentError(Exception):
-    """An exception raised by the student's code, rebuilt in the referee from its description.
-
-    Subclasses also derive from the builtin exception the student's one derives from, so
-    ``except IndexError`` works; ``student_type`` is the original class's name.
-    """
-
-    student_type = "Exception"
-    #: The student's own message, without the referee's "your f raised T: " in front.
-    student_message = ""
+    reason = Trouble.BROKEN
 
 
 #: Builtin exceptions a student's exception may be mapped onto (only by their own module
-#: and name: nothing is imported).
-_MAPPABLE = ("StopIteration", "KeyboardInterrupt", "NotImplementedError", "IndexError", "KeyError", "ValueError",
+#: and name: nothing is imported). All derive from ``Exception``: a student's
+#: ``KeyboardInterrupt``, ``SystemExit``, ``GeneratorExit`` or other ``BaseException`` comes
+#: back as a plain ``Exception`` carrying its name, so it fails the test that called it and
+#: cannot stop the referee.
+_MAPPABLE = ("StopIteration", "NotImplementedError", "IndexError", "KeyError", "ValueError",
              "TypeError", "AttributeError", "ZeroDivisionError", "OverflowError", "MemoryError", "RecursionError",
              "RuntimeError", "AssertionError", "LookupError", "ArithmeticError", "NameError", "ImportError",
              "Exception")
@@ -88,24 +91,7 @@ def student_exception(info: Any, callee: str) -> StudentError:
     return err
 
 
-@dataclass
-class CallRecord:
-    """What one call of student code gave back.
-
-    ``after``: the state of every tensor argument after the call, in the order they were
-    sent; ``ops``: the aten operators it ran (normalised, best effort); ``autograd``: the
-    autograd entry points it called; ``intact``: whether recording stayed on.
-    """
-
-    value: Any
-    after: list[torch.Tensor] = field(default_factory=list)
-    ops: frozenset[str] = frozenset()
-    autograd: frozenset[str] = frozenset()
-    intact: bool = True
-    seconds: float = 0.0
-
-
-class Remote:
+class Remote(Handle):
     """A handle on an object in the student's kernel. Calls, attribute reads and writes and
     iteration go through the session; the type's name is known without asking."""
 
@@ -162,10 +148,6 @@ class _RemoteIterator:
             return self.handle._session.request("next", "iterator", target=self.handle)
         except StopIteration:
             raise StopIteration from None
-
-
-def is_remote(value: Any) -> bool:
-    return type(value) is Remote
 
 
 class Session:
