@@ -11,7 +11,6 @@ gradebook or log lands in the repo), checks the result leaks nothing
 """
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -36,47 +35,37 @@ def assignments(repo: Path = REPO_ROOT) -> list[str]:
     return sorted(p.name for p in root.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
 
 
-def read_notebook(path: Path) -> dict:
-    """The notebook's JSON as a dict."""
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def _meta(cell: dict) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {})
-
-
 def lint_notebook(path: Path) -> list[str]:
     """Problems in one source notebook: outputs left in, test cells that are not
     locked or carry no points, markers in the wrong kind of cell, duplicate ids."""
     problems = []
     seen: set[str] = set()
-    for i, cell in enumerate(read_notebook(path)["cells"]):
-        where = f"{path.name} cell {i}"
-        meta, src = _meta(cell), nbfacts.source(cell)
-        if cell["cell_type"] == "code" and (cell.get("outputs") or cell.get("execution_count") is not None):
+    for i, cell in enumerate(nbfacts.read(path).cells):
+        where, kind, src = f"{path.name} cell {i}", nbfacts.kind(cell), nbfacts.source(cell)
+        if cell.cell_type == "code" and (cell.get("outputs") or cell.get("execution_count") is not None):
             problems.append(f"{where}: has outputs or an execution count (clear them: solutions are committed without outputs)")
-        grade_id = meta.get("grade_id")
+        grade_id = nbfacts.grade_id(cell)
         if grade_id:
             if grade_id in seen:
                 problems.append(f"{where}: duplicate grade_id {grade_id!r}")
             seen.add(grade_id)
-        is_test = meta.get("grade") and not meta.get("solution")
-        if is_test and cell["cell_type"] == "code":
-            if not meta.get("locked"):
+        if kind is nbfacts.CellKind.TEST:
+            if not nbfacts.marked_locked(cell):
                 problems.append(f"{where} ({grade_id}): test cell is not locked")
-            if not meta.get("points", 0) > 0:
+            if not nbfacts.points(cell) > 0:
                 problems.append(f"{where} ({grade_id}): test cell has no points")
-        if HIDDEN_MARK in src and not is_test:
+        if HIDDEN_MARK in src and kind is not nbfacts.CellKind.TEST:
             problems.append(f"{where}: hidden tests outside a graded test cell")
-        if SOLUTION_MARK in src and not meta.get("solution"):
+        if SOLUTION_MARK in src and kind is not nbfacts.CellKind.ANSWER:
             problems.append(f"{where}: solution markers in a cell that is not a solution cell")
     return problems
 
 
-def leaks(source: dict, released: dict) -> list[str]:
-    """What ``released`` reveals of ``source``: markers, solution code or hidden tests."""
+def leaks(source, released) -> list[str]:
+    """What the ``released`` notebook reveals of its ``source`` (notebooks, or their JSON as
+    dicts): markers, solution code or hidden tests."""
     found = []
-    text = "\n".join(nbfacts.source(c) for c in released["cells"])
+    text = "\n".join(nbfacts.source(c) for c in nbfacts.as_node(released).cells)
     for mark in nbfacts.MARKERS:
         if mark in text:
             found.append(f"marker {mark!r}")
@@ -133,12 +122,14 @@ def stamp_kit_version(folder: Path) -> None:
     (:func:`autograder.student_kit.stamp_notebook`)."""
     from .student_kit import KitError, stamp_notebook
 
+    import nbformat
+
     for path in sorted(folder.glob("*.ipynb")):
         try:
-            nb = stamp_notebook(read_notebook(path))
+            nb = stamp_notebook(nbfacts.read(path))
         except KitError as err:
             raise ReleaseError(f"{folder.name}/{path.name}: {err}") from err
-        path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        nbformat.write(nb, str(path))
 
 
 def release(repo: Path = REPO_ROOT, names: list[str] | None = None, target: Path | None = None) -> list[Path]:
@@ -171,7 +162,7 @@ def release(repo: Path = REPO_ROOT, names: list[str] | None = None, target: Path
             generate(course, name)
             out = course / "release" / name
             for nb in sorted(out.glob("*.ipynb")):
-                found = leaks(read_notebook(repo / "solutions" / name / nb.name), read_notebook(nb))
+                found = leaks(nbfacts.read(repo / "solutions" / name / nb.name), nbfacts.read(nb))
                 if found:
                     raise ReleaseError(f"{name}/{nb.name} would leak: " + "; ".join(found))
             dest = target / name

@@ -6,7 +6,7 @@ import pytest
 
 from autograder import REPO_ROOT
 from autograder.notebook import secret_lines as hidden_lines
-from autograder.release import ReleaseError, assignments, leaks, lint_notebook, read_notebook, release
+from autograder.release import ReleaseError, assignments, leaks, lint_notebook, release
 
 NAMES = assignments()
 
@@ -34,7 +34,7 @@ def test_committed_exercises_equal_a_fresh_generation(tmp_path):
 @pytest.mark.parametrize("name", NAMES)
 def test_released_notebooks_contain_no_solution_or_hidden_test(name):
     for nb in sorted((REPO_ROOT / "solutions" / name).glob("*.ipynb")):
-        source = read_notebook(nb)
+        source = _json(nb)
         assert hidden_lines(source), f"{nb} has no solution or hidden-test lines to protect"
         released = (REPO_ROOT / "exercises" / name / nb.name).read_text()
         assert "BEGIN SOLUTION" not in released and "BEGIN HIDDEN TESTS" not in released
@@ -47,11 +47,16 @@ def test_solution_notebooks_pass_lint(name):
         assert lint_notebook(nb) == []
 
 
+def _json(path) -> dict:
+    """A notebook file as the plain JSON an editor would change."""
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 def _broken_copy(tmp_path, edit) -> str:
     repo = tmp_path / "repo"
     shutil.copytree(REPO_ROOT / "solutions" / "01-activations", repo / "solutions" / "01-activations")
     path = repo / "solutions" / "01-activations" / "activations.ipynb"
-    nb = read_notebook(path)
+    nb = _json(path)
     edit(nb)
     path.write_text(json.dumps(nb))
     return "\n".join(lint_notebook(path))
@@ -86,7 +91,7 @@ def test_release_refuses_a_source_that_fails_lint(tmp_path):
 
 
 def test_leak_detection_finds_solution_lines_and_markers():
-    source = read_notebook(REPO_ROOT / "solutions" / "01-activations" / "activations.ipynb")
+    source = _json(REPO_ROOT / "solutions" / "01-activations" / "activations.ipynb")
     leaked = json.loads(json.dumps(source))  # the source itself "released" unchanged
     found = leaks(source, leaked)
     assert any("BEGIN SOLUTION" in f for f in found)

@@ -141,8 +141,7 @@ def test_reruns_compare_only_pairs_whose_code_changed(tmp_path, klass, boilerpla
 
 
 def test_similarity_changes_no_score_and_no_status(tmp_path, klass, boilerplate):
-    from argparse import Namespace
-
+    from autograder.grading.options import ReportOptions
     from autograder.grading.report import finish_reports
 
     grade_ids = list(SOURCE_SCORES)
@@ -150,11 +149,11 @@ def test_similarity_changes_no_score_and_no_status(tmp_path, klass, boilerplate)
     before = copy.deepcopy(answers)
     on, off = tmp_path / "on", tmp_path / "off"
     on.mkdir(), off.mkdir()
-    finish_reports(Namespace(similarity_threshold=0.3, no_similarity=False, lms=None, roster=None), on, sc.A,
+    finish_reports(ReportOptions(similarity_threshold=0.3), on, sc.A,
                    answers, grade_ids, klass, boilerplate, True)
     assert (on / "similarity.csv").read_text().count("\n") > 1
     assert answers == before
-    finish_reports(Namespace(similarity_threshold=0.3, no_similarity=True, lms=None, roster=None), off, sc.A,
+    finish_reports(ReportOptions(similarity=False, similarity_threshold=0.3), off, sc.A,
                    answers, grade_ids, klass, boilerplate, True)
     assert not (off / "similarity.csv").exists()
     assert (on / "grades.csv").read_text() == (off / "grades.csv").read_text()
@@ -164,8 +163,7 @@ SOURCE_SCORES = {"test_step": 1.0, "test_sigmoid": 2.0, "test_tanh": 2.0, "test_
 
 
 def test_a_failing_similarity_report_still_leaves_grades_and_summary(tmp_path, klass, boilerplate, monkeypatch, capsys):
-    from argparse import Namespace
-
+    from autograder.grading.options import ReportOptions
     from autograder.grading.report import finish_reports
 
     def broken(*args, **kwargs):
@@ -173,7 +171,7 @@ def test_a_failing_similarity_report_still_leaves_grades_and_summary(tmp_path, k
 
     monkeypatch.setattr(similarity, "find_similar", broken)
     answers = [Answer(s, Status.GRADED, {g: CellResult(g, passed=True, score=m, max_score=m) for g, m in SOURCE_SCORES.items()}) for s in klass]
-    finish_reports(Namespace(similarity_threshold=0.9, no_similarity=False, lms=None, roster=None), tmp_path, sc.A,
+    finish_reports(ReportOptions(similarity_threshold=0.9), tmp_path, sc.A,
                    answers, list(SOURCE_SCORES), klass, boilerplate, True)
     assert (tmp_path / "grades.csv").read_text().count("\n") == len(klass) + 1
     assert "The similarity report failed: RuntimeError: tokenizer exploded" in (tmp_path / "summary.html").read_text()

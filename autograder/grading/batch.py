@@ -25,27 +25,14 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import REPO_ROOT
 from .answer import Answer, Status
-
-
-@dataclass
-class Options:
-    """What ``grade`` was asked to do (see :mod:`.cli` for each option's meaning)."""
-
-    submissions: Path
-    assignment: str
-    out: Path
-    workers: int
-    cell_timeout: int
-    notebook_timeout: int
-    memory_mb: int
-    no_sandbox: bool
-    #: The address of a Dask scheduler (``tcp://HOST:PORT``): grade on its cluster (:mod:`.cluster`).
-    dask: str | None = None
+from .intake import Submission
+from .options import Options
+from .worker import Task
 
 
 def source_digest(sources: list[Path]) -> str:
@@ -68,10 +55,10 @@ def prepare_course(out: Path, assignment: str, source_hash: str) -> Path:
     return course
 
 
-def _sandbox(no_sandbox: bool) -> str | None:
+def _sandbox(sandbox: bool) -> str | None:
     from .sandbox import bwrap_path, find_parent
 
-    bwrap = None if no_sandbox else bwrap_path()
+    bwrap = bwrap_path() if sandbox else None
     if bwrap is None:
         print("!" * 78 + "\n!! WARNING: NO SANDBOX. Student code runs as you, with your files and network."
               "\n!! Install bubblewrap (Debian: apt-get install bubblewrap) to grade safely.\n" + "!" * 78,
@@ -110,119 +97,159 @@ def _workers(template, course: Path, work: Path, n: int, run: Path):
     return settings
 
 
-def grade(opts: Options, report_args) -> int:
-    """Grade every submission under ``opts.submissions``; write the outputs under ``opts.out``."""
-    from tqdm import tqdm
+@dataclass
+class Batch:
+    """The batch as intake left it: who handed in what, each student's cache key, the answers
+    already known (cached, or not runnable), and the tasks still to grade."""
 
-    from .. import notebook as nbfacts
-    from . import intake, merge, report
+    assignment: str
+    out: Path
+    sources: list[Path]
+    #: ``{grade_id: max points}`` over every notebook of the assignment, in notebook order.
+    max_scores: dict[str, float]
+    subs: list[Submission]
+    keys: dict[str, str] = field(default_factory=dict)
+    answers: dict[str, Answer] = field(default_factory=dict)
+    tasks: list[Task] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._notes = {s.student: s.notes for s in self.subs}
+
+    def record(self, answer: Answer) -> None:
+        """Keep ``answer`` (the intake's notes added, every test present) and cache it."""
+        from . import merge
+
+        for note in self._notes.get(answer.student, []):
+            answer.add_note(note)
+        for gid, m in self.max_scores.items():
+            answer.tests.setdefault(gid, Answer.not_run(answer.student, answer.status, "", {gid: m}).tests[gid])
+        self.answers[answer.student] = answer
+        merge.save(self.out / "results", answer.student, self.keys[answer.student], answer)
+
+
+def grade(opts: Options) -> int:
+    """Grade every submission under ``opts.submissions``; write the outputs under ``opts.out``.
+    Returns the exit status: 0, 2 (no such assignment), 3 (the Dask cluster was lost)."""
     from .cluster import ClusterError
-    from .worker import Task
 
     started = time.monotonic()
-    assignment, out = opts.assignment, opts.out.resolve()
-    sources = sorted((REPO_ROOT / "solutions" / assignment).glob("*.ipynb"))
+    sources = sorted((REPO_ROOT / "solutions" / opts.assignment).glob("*.ipynb"))
     if not sources:
-        print(f"no assignment {assignment!r} in {REPO_ROOT / 'solutions'}", file=sys.stderr)
+        print(f"no assignment {opts.assignment!r} in {REPO_ROOT / 'solutions'}", file=sys.stderr)
         return 2
-    out.mkdir(parents=True, exist_ok=True)
-    work = out / "work"
-    submissions_root = intake.unpack(opts.submissions.resolve(), work / "unpacked")
-    max_scores = {p.stem: nbfacts.max_scores(nbfacts.read(p)) for p in sources}
-    every = {g: m for per in max_scores.values() for g, m in per.items()}
-    grade_ids = list(every)
     # on a Dask cluster each worker finds its own bubblewrap, and is refused without one
-    bwrap = None if opts.dask and not opts.no_sandbox else _sandbox(opts.no_sandbox)
-    sandboxed = not opts.no_sandbox if opts.dask else bool(bwrap)
-    source_hash = source_digest(sources)
-    settings_key = f"{opts.cell_timeout}|{opts.notebook_timeout}|{opts.memory_mb}|{sandboxed}"
-    course = prepare_course(out, assignment, source_hash)
-
-    subs = intake.find(submissions_root, list(max_scores))
-    answers: dict[str, Answer] = {}
-    tasks: list[Task] = []
-    keys: dict[str, str] = {}
-    for sub in subs:
-        for path in sub.notebooks.values():
-            problem = intake.check_notebook(path, set(grade_ids))
-            if problem and sub.problem is None:
-                sub.problem = problem
-        keys[sub.student] = merge.cache_key(source_hash, settings_key, sub.notebooks,
-                                            f"{sub.problem[0].value}: {sub.problem[1]}" if sub.problem else None)
-        cached = merge.load(out / "results", sub.student, keys[sub.student])
-        if cached is not None:
-            answers[sub.student] = cached
-        elif sub.problem:
-            answers[sub.student] = Answer.not_run(sub.student, sub.problem[0], sub.problem[1], every)
-            for note in sub.notes:
-                answers[sub.student].add_note(note)
-            merge.save(out / "results", sub.student, keys[sub.student], answers[sub.student])
-        else:
-            tasks.append(Task(sub.student, {k: str(v) for k, v in sub.notebooks.items()},
-                              str(out / "feedback" / sub.student)))
-    notes = {s.student: s.notes for s in subs}
-    n_workers = max(1, min(opts.workers, len(tasks)))
-    workers = f"workers: the Dask cluster at {opts.dask}" if opts.dask else f"{n_workers if tasks else 0} workers"
-    print(f"{len(subs)} students; {len(tasks)} to grade, {len(subs) - len(tasks)} unchanged or ungradable; "
-          f"{workers}; sandbox: {'bubblewrap' if sandboxed else 'NONE'}", file=sys.stderr)
-
-    progress = tqdm(total=len(tasks), unit="student", file=sys.stderr, disable=not tasks, dynamic_ncols=True)
-
-    def done(answer: Answer) -> None:
-        for note in notes.get(answer.student, []):
-            answer.add_note(note)
-        for gid, m in every.items():
-            answer.tests.setdefault(gid, Answer.not_run(answer.student, answer.status, "", {gid: m}).tests[gid])
-        answers[answer.student] = answer
-        merge.save(out / "results", answer.student, keys[answer.student], answer)
-        progress.set_postfix_str(f"{answer.student}: {answer.status.value}", refresh=False)
-        progress.update(1)
+    bwrap = None if opts.dask and opts.sandbox else _sandbox(opts.sandbox)
+    sandboxed = opts.sandbox if opts.dask else bool(bwrap)
+    batch, course = _intake(opts, sources, sandboxed)
+    workers = (f"workers: the Dask cluster at {opts.dask}" if opts.dask
+               else f"{min(opts.workers, len(batch.tasks))} workers")
+    print(f"{len(batch.subs)} students; {len(batch.tasks)} to grade, {len(batch.subs) - len(batch.tasks)} unchanged "
+          f"or ungradable; {workers}; sandbox: {'bubblewrap' if sandboxed else 'NONE'}", file=sys.stderr)
 
     prepared = time.monotonic()
     try:
-        _grade_tasks(opts, tasks, _settings(opts, sources, bwrap), course, work, n_workers, done, every)
+        _grade(opts, batch, _settings(opts, sources, bwrap), course)
     except ClusterError as err:
         print(f"\n!! {err}", file=sys.stderr)
         return 3
-    finally:
-        progress.close()
-    for task in tasks:  # a worker that could not even start
-        if task.student not in answers:
-            done(Answer.not_run(task.student, Status.CRASHED, "no grading worker could start", every))
-
     graded = time.monotonic()
-    final = [answers[s.student] for s in subs]
-    for answer in final:
-        if not (out / "feedback" / answer.student).exists():
-            _problem_feedback(out, assignment, answer, sources)
-    merge.to_gradebook(course / "gradebook.db", assignment, final)
-    _export(course, out)
-    ran = {a.student for a in final if a.status.ran}
-    codes = _answer_codes(subs, sources, ran)
-    report.finish_reports(report_args, out, assignment, final, grade_ids, codes, _boilerplate(assignment, sources),
-                          sandboxed)
-    print(report.summary_text(final, grade_ids))
+    _reports(opts, batch, course, sandboxed)
     print(f"time: {prepared - started:.1f} s preparing, {graded - prepared:.1f} s grading, "
           f"{time.monotonic() - graded:.1f} s gradebook, export and reports", file=sys.stderr)
-    print(f"\nwrote {out / 'grades.csv'}, {out / 'summary.html'}, feedback in {out / 'feedback'}")
+    print(f"\nwrote {batch.out / 'grades.csv'}, {batch.out / 'summary.html'}, feedback in {batch.out / 'feedback'}")
     return 0
 
 
-def _grade_tasks(opts: Options, tasks, template, course: Path, work: Path, n: int, on_done, max_scores) -> None:
-    """Grade ``tasks`` with ``n`` local worker processes (:mod:`.pool`), or on the Dask cluster
-    at ``opts.dask`` (:mod:`.cluster`); ``on_done(answer)`` once per task either way."""
+def _intake(opts: Options, sources: list[Path], sandboxed: bool) -> tuple[Batch, Path]:
+    """Stage 1: find the hand-ins, prepare the course, and sort each student into cached,
+    not runnable (its status) or to grade. Returns the batch and the course folder."""
+    from .. import notebook as nbfacts
+    from . import intake, merge
+
+    out = opts.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    root = intake.unpack(opts.submissions.resolve(), out / "work" / "unpacked")
+    per_notebook = {p.stem: nbfacts.max_scores(nbfacts.read(p)) for p in sources}
+    every = {g: m for per in per_notebook.values() for g, m in per.items()}
+    source_hash = source_digest(sources)
+    settings_key = f"{opts.cell_timeout}|{opts.notebook_timeout}|{opts.memory_mb}|{sandboxed}"
+    course = prepare_course(out, opts.assignment, source_hash)
+    batch = Batch(opts.assignment, out, sources, every, intake.find(root, list(per_notebook)))
+    for sub in batch.subs:
+        for path in sub.notebooks.values():
+            problem = intake.check_notebook(path, set(every))
+            if problem and sub.problem is None:
+                sub.problem = problem
+        key = batch.keys[sub.student] = merge.cache_key(
+            source_hash, settings_key, sub.notebooks, f"{sub.problem[0].value}: {sub.problem[1]}" if sub.problem else None)
+        cached = merge.load(out / "results", sub.student, key)
+        if cached is not None:
+            batch.answers[sub.student] = cached
+        elif sub.problem:
+            batch.record(Answer.not_run(sub.student, sub.problem[0], sub.problem[1], every))
+        else:
+            batch.tasks.append(Task(sub.student, {k: str(v) for k, v in sub.notebooks.items()},
+                                    str(out / "feedback" / sub.student)))
+    return batch, course
+
+
+def _grade(opts: Options, batch: Batch, template, course: Path) -> None:
+    """Stage 2: grade the batch's tasks (locally or on the cluster), with a progress bar; a
+    task no worker could start gets a crashed row."""
+    from tqdm import tqdm
+
+    progress = tqdm(total=len(batch.tasks), unit="student", file=sys.stderr, disable=not batch.tasks,
+                    dynamic_ncols=True)
+
+    def done(answer: Answer) -> None:
+        batch.record(answer)
+        progress.set_postfix_str(f"{answer.student}: {answer.status.value}", refresh=False)
+        progress.update(1)
+
+    try:
+        _grade_tasks(opts, batch.tasks, template, course, batch.out / "work", done, batch.max_scores)
+    finally:
+        progress.close()
+    for task in batch.tasks:  # a worker that could not even start
+        if task.student not in batch.answers:
+            done(Answer.not_run(task.student, Status.CRASHED, "no grading worker could start", batch.max_scores))
+
+
+def _reports(opts: Options, batch: Batch, course: Path, sandboxed: bool) -> None:
+    """Stage 3: feedback pages for students not run, the main gradebook and nbgrader's export,
+    then the reports (:func:`.report.finish_reports`) and the summary on stdout."""
+    from . import merge, report
+
+    final = [batch.answers[s.student] for s in batch.subs]
+    for answer in final:
+        if not (batch.out / "feedback" / answer.student).exists():
+            _problem_feedback(batch.out, batch.assignment, answer, batch.sources)
+    merge.to_gradebook(course / "gradebook.db", batch.assignment, final)
+    _export(course, batch.out)
+    codes = _answer_codes(batch.subs, batch.sources, {a.student for a in final if a.status.ran})
+    report.finish_reports(opts.reports, batch.out, batch.assignment, final, list(batch.max_scores), codes,
+                          _boilerplate(batch.assignment, batch.sources), sandboxed)
+    print(report.summary_text(final, list(batch.max_scores)))
+
+
+def _grade_tasks(opts: Options, tasks: list[Task], template, course: Path, work: Path, on_done,
+                 max_scores: dict[str, float]) -> None:
+    """Grade ``tasks`` with local worker processes (:mod:`.pool`, at most ``opts.workers``), or
+    on the Dask cluster at ``opts.dask`` (:mod:`.cluster`); ``on_done(answer)`` once per task
+    either way."""
     if not tasks:
         return
     if opts.dask:
         from .cluster import run
         from .cluster_wire import CourseBundle, Job, Version
 
-        job = Job(CourseBundle.pack(course), template, not opts.no_sandbox, opts.notebook_timeout, max_scores,
+        job = Job(CourseBundle.pack(course), template, opts.sandbox, opts.notebook_timeout, max_scores,
                   Version.here())
         run(opts.dask, tasks, job, on_done)
         return
     from . import pool
 
+    n = min(opts.workers, len(tasks))
     run_dir = Path(tempfile.mkdtemp(prefix="autograder-"))  # kernels' sockets: a short path, private to the grader
     try:
         settings = _workers(template, course, work, n, run_dir)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .answer import Answer, Status
+from .options import ReportOptions
 
 #: How many failure groups ``summary.html`` lists.
 TOP_FAILURES = 15
@@ -171,57 +172,19 @@ def write_summary(path: Path, assignment: str, answers: list[Answer], grade_ids:
     path.write_text(page, encoding="utf-8")
 
 
-def _roster_file(text: str) -> Path:
-    """``--roster``'s type: the path, read once at parse time so a bad roster stops the
-    command before any grading."""
-    import argparse
-
-    from .lms import RosterError, read_roster
-
-    try:
-        read_roster(Path(text))
-    except RosterError as err:
-        raise argparse.ArgumentTypeError(str(err)) from err
-    return Path(text)
-
-
-def _share(text: str) -> float:
-    import argparse
-
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"{text} is not a share between 0 and 1")
-    return value
-
-
-def add_report_arguments(parser) -> None:
-    """``grade``'s options for the reports: similarity and LMS export."""
-    from .lms import KINDS
-    from .similarity import DEFAULT_THRESHOLD
-
-    parser.add_argument("--similarity-threshold", type=_share, default=DEFAULT_THRESHOLD, metavar="FLOAT",
-                        help="flag pairs of students when this share (0-1) of one's answer code is in the other's "
-                             f"(default {DEFAULT_THRESHOLD:g}); evidence for a person, it changes no score")
-    parser.add_argument("--no-similarity", action="store_true", help="skip the similarity report")
-    parser.add_argument("--lms", choices=KINDS, help="also write the grades as that LMS's gradebook import file")
-    parser.add_argument("--roster", type=_roster_file, metavar="FILE",
-                        help="CSV with columns identifier, name, email, lms_id: maps student ids to the LMS's ids")
-
-
-def finish_reports(args, out: Path, assignment: str, answers: list[Answer], grade_ids: list[str],
+def finish_reports(options: ReportOptions, out: Path, assignment: str, answers: list[Answer], grade_ids: list[str],
                    codes: dict[str, str], boilerplate: str, sandboxed: bool):
-    """Write ``grades.csv``, the similarity report (unless ``--no-similarity``),
-    ``summary.html`` and the ``--lms`` file; say on stderr who is missing from the roster.
-    Returns the :class:`.lms.LmsExport` (or None without ``--lms``)."""
-    from .lms import describe, read_roster, write_lms
+    """Write ``grades.csv``, the similarity report (unless ``options.similarity`` is off),
+    ``summary.html`` and the ``options.lms`` file; say on stderr who is missing from the roster.
+    Returns the :class:`.lms.LmsExport` (or None without ``lms``)."""
+    from .lms import describe, write_lms
     from .similarity import find_similar
 
-    roster = read_roster(args.roster) if getattr(args, "roster", None) else None  # a bad roster fails before any work
     write_csv(out / "grades.csv", answers, grade_ids)
     similarity, failed = None, ""
-    if not getattr(args, "no_similarity", False):
+    if options.similarity:
         try:
-            similarity = find_similar(out, assignment, codes, boilerplate, args.similarity_threshold)
+            similarity = find_similar(out, assignment, codes, boilerplate, options.similarity_threshold)
             print(f"similarity: {len(similarity.pairs)} pair(s) at or above {similarity.threshold:g} "
                   f"among {similarity.students} students: {similarity.html_path}", file=sys.stderr)
         except Exception as err:  # noqa: BLE001 - evidence for a person; the grades are written regardless
@@ -229,10 +192,11 @@ def finish_reports(args, out: Path, assignment: str, answers: list[Answer], grad
             print(f"!! similarity report failed ({failed}); grades and summary are written", file=sys.stderr)
     write_summary(out / "summary.html", assignment, answers, grade_ids, sandboxed, similarity, failed)
     export = None
-    if getattr(args, "roster", None) and not getattr(args, "lms", None):
+    if options.roster and not options.lms:
         print("note: --roster is used only with --lms: no LMS file written", file=sys.stderr)
-    if getattr(args, "lms", None):
-        export = write_lms(args.lms, out, assignment, answers, roster)
-        for line in describe(export, args.roster):
+    if options.lms:
+        roster = options.roster
+        export = write_lms(options.lms, out, assignment, answers, roster.entries if roster else None)
+        for line in describe(export, roster.path if roster else None):
             print(line, file=sys.stderr)
     return export
