@@ -64,7 +64,7 @@ BUGS = {
         {"test_cross_entropy_extreme": ("cross_entropy: wrong loss", "log(softmax(x)) is not stable")}),
     # no target check: a float target reaches indexing, which raises another error type than torch's
     "no_target_check": ({"nll_solution": ("    check_target(x, target, ignore_index)\n", "")},
-                        {"test_loss_errors": ("nll_loss raised IndexError", "torch raises RuntimeError here")}),
+                        {"test_loss_errors": ("nll_loss raised IndexError", "torch raises RuntimeError there")}),
 }
 # Further mistakes, checked without nbgrader only (to keep the end-to-end run short).
 MORE_BUGS = {
