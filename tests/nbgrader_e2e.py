@@ -4,11 +4,11 @@ A simulated student starts from the released exercise notebook (what students ge
 fills every solution cell with the solution's code (markers stripped), optionally with a
 deliberate bug: ``bugs={"relu_solution": ("x > 0", "x >= 0")}`` replaces text in the
 cell with that grade_id, ``answers`` gives a cell's whole code, :func:`add_cell` adds a
-cell of the student's own. :func:`grade` grades submissions with ``python -m autograder
-grade`` (nbgrader as the engine, answer cells in the sandboxed kernel, tests in the
-referee) and returns each student's per-cell scores; :func:`grade_batch` returns each
-row whole (status, note, messages). :func:`validate_batch` runs ``nbgrader validate``'s
-own Validator over many notebooks.
+cell of the student's own. :func:`grade_batch` grades submissions with ``python -m
+autograder grade`` (nbgrader as the engine, answer cells in the sandboxed kernel, tests in
+the referee) and returns each row (status, note, per-cell scores, messages);
+:func:`assert_grading` checks a chapter's classic mistakes in the batch of its corpora.
+:func:`validate_batch` runs ``nbgrader validate``'s own Validator over many notebooks.
 """
 from __future__ import annotations
 
@@ -155,12 +155,6 @@ def grade_batch(root: Path, assignment: str, submissions: dict[str, Path], *extr
     return graded
 
 
-def grade(root: Path, assignment: str, submissions: dict[str, Path], *extra: str) -> dict[str, dict[str, CellScore]]:
-    """Grade ``{student: notebook path}`` for ``assignment`` with ``python -m autograder grade``
-    (output under ``root/out``); return each student's per-cell scores."""
-    return {s: g.scores for s, g in grade_batch(root, assignment, submissions, *extra).items()}
-
-
 _VALIDATE = (
     "import json, sys\n"
     "from nbgrader.validator import Validator\n"
@@ -260,24 +254,26 @@ def lost(scores: dict[str, CellScore]) -> set[str]:
     return {gid for gid, s in scores.items() if s.score < s.max_score}
 
 
-def assert_grading(tmp_path: Path, assignment: str, notebook: str, all_cells: set[str],
+def assert_grading(grades, assignment: str, notebook: str, all_cells: set[str],
                    bugs: dict[str, tuple[dict, set[str] | dict[str, tuple[str, ...]]]]) -> None:
     """One nbgrader run over a solution, a blank exercise and one submission per classic
     mistake: the solution earns every point of exactly ``all_cells``, the blank earns none
     (and grading does not crash), and each mistake ``name: (cell edits, targeted cells)``
-    loses exactly its targeted cells.
+    loses exactly its targeted cells. ``grades``: the session's ``corpus_grades``
+    (:class:`corpus.batches.CorpusGrades`), which grades these with the assignment's corpora
+    in one batch.
 
     The feedback pages of that same run: every mistake's page shows the graded notebook
     (its answer cells as handed in, every test cell), and when ``targeted`` maps each cell to
     words, the message of that failed test holds every one of them (the function or method,
     the output at fault, the error...)."""
-    subs = {
-        "solution": student_notebook(assignment, notebook, tmp_path / "solution" / notebook),
-        "blank": student_notebook(assignment, notebook, tmp_path / "blank" / notebook, blank=True),
-    }
-    for name, (edits, _) in bugs.items():
-        subs[name] = student_notebook(assignment, notebook, tmp_path / name / notebook, bugs=edits)
-    scores = grade(tmp_path / "course", assignment, subs)
+    def builder(edits=None, blank=False):
+        return lambda name: lambda folder: student_notebook(assignment, notebook, folder / name / notebook,
+                                                            bugs=edits, blank=blank)
+
+    named = {"solution": builder(), "blank": builder(blank=True)} | {n: builder(e) for n, (e, _) in bugs.items()}
+    rows = grades.graded(assignment, {f"mistake-{n}": make(f"mistake-{n}") for n, make in named.items()})
+    scores = {n: rows[f"mistake-{n}"].scores for n in named}
 
     assert set(scores["solution"]) == all_cells
     assert lost(scores["solution"]) == set(), scores["solution"]
@@ -286,7 +282,7 @@ def assert_grading(tmp_path: Path, assignment: str, notebook: str, all_cells: se
     for name, (edits, targeted) in bugs.items():
         if lost(scores[name]) != set(targeted):
             problems.append(f"{name}: lost {sorted(lost(scores[name]))}, expected {sorted(targeted)}")
-        page = feedback_page(tmp_path / "course" / "out", name, notebook)
+        page = feedback_page(grades.out(assignment, f"mistake-{name}"), f"mistake-{name}", notebook)
         if not page.notebook_shown or {f"cell-{g}" for g in all_cells} - set(page.cells):
             problems.append(f"{name}: the feedback page does not show the graded notebook")
         for old, new in [e for cell_edits in edits.values() for e in ([cell_edits] if isinstance(cell_edits, tuple)

@@ -211,5 +211,5 @@ BUGS = {
 
 
 @pytest.mark.slow
-def test_solution_full_marks_blank_zero_and_each_bug_loses_exactly_its_cells(tmp_path):
-    assert_grading(tmp_path, A, NB, ALL, BUGS)
+def test_solution_full_marks_blank_zero_and_each_bug_loses_exactly_its_cells(corpus_grades):
+    assert_grading(corpus_grades, A, NB, ALL, BUGS)

@@ -310,8 +310,8 @@ def test_torch_error_types_are_what_the_notebook_says():
 
 
 @pytest.mark.slow
-def test_solution_full_marks_blank_zero_and_each_bug_loses_exactly_its_cells(tmp_path):
-    assert_grading(tmp_path, A, NB, ALL, BUGS)
+def test_solution_full_marks_blank_zero_and_each_bug_loses_exactly_its_cells(corpus_grades):
+    assert_grading(corpus_grades, A, NB, ALL, BUGS)
 
 
 def test_nan_gradient_when_every_target_is_ignored_is_blamed_on_the_zero_total_weight():

@@ -209,8 +209,8 @@ def test_missing_grad_attribute_is_named():
 
 
 @pytest.mark.slow
-def test_solution_full_marks_blank_zero_and_each_bug_loses_exactly_its_cells(tmp_path):
-    assert_grading(tmp_path, A, NB, ALL, {name: (edits, targeted) for name, (edits, targeted, _, _) in BUGS.items()})
+def test_solution_full_marks_blank_zero_and_each_bug_loses_exactly_its_cells(corpus_grades):
+    assert_grading(corpus_grades, A, NB, ALL, {name: (edits, targeted) for name, (edits, targeted, _, _) in BUGS.items()})
 
 
 @pytest.mark.parametrize("layer, bug", [

@@ -2,13 +2,18 @@
 
 Every hand-in of every corpus (honest, shortcuts, robustness) for one assignment is graded
 in a single ``python -m autograder grade`` run (two workers), the first time any test asks
-for that assignment; the honest notebooks are all validated in one :func:`validate_batch`
-(two processes). The seconds each batch took are kept, for the report.
+for that assignment, together with the extra notebooks that first test brings (a chapter's
+classic mistakes, :func:`nbgrader_e2e.assert_grading`): a ``grade`` run costs seconds
+before its first notebook, paid once per assignment. Extras asked for after their
+assignment's batch ran are graded in a batch of their own. The honest notebooks are all
+validated in one :func:`validate_batch` (two processes). The seconds each batch took are
+kept, for the report.
 """
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Callable, Mapping
 
 from nbgrader_e2e import Graded, grade_batch, validate_batch
 
@@ -27,6 +32,7 @@ class CorpusGrades:
         self.root = root
         self.seconds: dict[str, float] = {}
         self._graded: dict[str, dict[str, Graded]] = {}
+        self._out: dict[tuple[str, str], Path] = {}
         self._validated: dict[str, dict] | None = None
         self._built: dict[str, Path] = {}
 
@@ -36,14 +42,27 @@ class CorpusGrades:
             self._built[hand_in.name] = hand_in.build(self.root / "hand-ins")
         return self._built[hand_in.name]
 
-    def graded(self, assignment: str) -> dict[str, Graded]:
-        """``{name: row}`` for every hand-in of ``assignment`` (one ``grade`` run, the first time)."""
-        if assignment not in self._graded:
-            batch = {h.name: self.path(h) for h in HAND_INS if h.assignment == assignment}
+    def graded(self, assignment: str, extra: Mapping[str, Callable[[Path], Path]] | None = None) -> dict[str, Graded]:
+        """``{name: row}`` for every hand-in of ``assignment``, and for each of ``extra``
+        (``{name: build}``, ``build(folder)`` writing that notebook under ``folder``)."""
+        extra = dict(extra or {})
+        rows = self._graded.setdefault(assignment, {})
+        batch = {h.name: self.path(h) for h in HAND_INS if h.assignment == assignment and not rows}
+        clash = set(batch) & set(extra)
+        if clash:
+            raise ValueError(f"extra hand-ins named as corpus ones: {sorted(clash)}")
+        batch |= {name: build(self.root / "hand-ins" / assignment) for name, build in extra.items() if name not in rows}
+        if batch:
+            run = self.root / "grade" / f"{assignment}-{len(self.seconds)}"
             start = time.perf_counter()
-            self._graded[assignment] = grade_batch(self.root / "grade" / assignment, assignment, batch)
+            rows |= grade_batch(run, assignment, batch)
             self.seconds[f"grade {assignment} ({len(batch)} notebooks)"] = time.perf_counter() - start
-        return self._graded[assignment]
+            self._out |= {(assignment, name): run / "out" for name in batch}
+        return rows
+
+    def out(self, assignment: str, name: str) -> Path:
+        """The ``--out`` folder of the batch that graded ``name`` (its feedback pages are there)."""
+        return self._out[(assignment, name)]
 
     def validated(self) -> dict[str, dict]:
         """``{name: what nbgrader validate found}`` for every honest notebook (``{}``: it passes)."""
