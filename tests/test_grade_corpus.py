@@ -109,6 +109,9 @@ SHORTCUTS = {
     "shortcut_masked_softmax": ("return torch._masked_softmax(torch.stack([x, torch.zeros_like(x)]),\n"
                                 "        torch.zeros((2, *x.shape), dtype=torch.bool, device=x.device), 0)[0]\n"),
 }
+#: The shortcuts whose code the static check cannot read (private internals, other modules).
+SHORTCUTS_FLAGGED = {"shortcut_disable_modes", "shortcut_disable_dispatch", "shortcut_clear_the_record",
+                     "shortcut_masked_softmax"}
 # A table of torch's answers on the fixed values the checks use, and the unstable formula elsewhere.
 TABLE = (
     "FIXED = [-1000.0, -100.0, -89.0, -88.0, -20.0, -1.0, -1e-8, 0.0, 1e-8, 1.0, 20.0, 88.0, 89.0, 100.0, 1000.0]\n"
@@ -122,13 +125,13 @@ TABLE_SIGMOID = ("out = torch.exp(x) / (1 + torch.exp(x))\n"
 
 
 def build_corpus(subs: Path, out: Path, sentinel: Path) -> dict[str, tuple]:
-    """Write the corpus under ``subs``; return ``{student: (statuses allowed, total, lost tests or None)}``."""
+    """Write the corpus under ``subs``; return ``{student: (status, total, lost tests or None)}``."""
     expect: dict[str, tuple] = {}
     solution = lambda s: student_notebook(A, NB, subs / s / NB)  # noqa: E731
     blank = lambda s: student_notebook(A, NB, subs / s / NB, blank=True)  # noqa: E731
 
-    def want(student, statuses, total, lost=None):
-        expect[student] = ({statuses} if isinstance(statuses, str) else set(statuses), total, lost)
+    def want(student, status, total, lost=None):
+        expect[student] = (status, total, lost)
 
     # honest students, and the baseline an attack must not beat
     solution("honest")
@@ -212,29 +215,32 @@ def build_corpus(subs: Path, out: Path, sentinel: Path) -> dict[str, tuple]:
             "    except OSError:\n"
             "        pass")
     add_cell(solution("fork_bomb"), bomb)
-    want("fork_bomb", ("graded", "flagged"), FULL, set())
+    want("fork_bomb", "flagged", FULL, set())  # `import os`: a module outside the list
 
     # attacks that would pass tests without implementing anything: on the blank exercise
     for name, code in {**FORGE, **TAMPER}.items():
         add_cell(blank(name), code)
-        want(name, ("graded", "flagged"), 0)
+        # flagged where the code reaches IPython, other modules or the grader's; names alone are plain code
+        want(name, "graded" if name == "tamper_fake_referee_names" else "flagged", 0)
     stack = blank("expected_from_the_stack")
     edit_cells(stack, {"step_solution": ("# YOUR CODE HERE\n    raise NotImplementedError()", read_expected_from_stack())})
-    want("expected_from_the_stack", ("graded", "flagged"), 0)
+    want("expected_from_the_stack", "flagged", 0)  # sys._getframe
     package = blank("answers_from_the_package")
     add_cell(package, "from autograder.chapters import activations as ch\nimport torch\n"
                       "step_answer = ch.step_reference\nsigmoid_answer = torch.sigmoid")
     # the course's package is not in the sandbox: the import fails there, nothing to flag
-    want("answers_from_the_package", ("graded",), 0)
+    want("answers_from_the_package", "graded", 0)
 
     # shortcuts on the solution: the attacked function's tests are lost, nothing else changes
     for name, body in SHORTCUTS.items():
         edit_cells(solution(name), {"sigmoid_solution": (SIGMOID_BODY, body.rstrip("\n"))})
-        want(name, ("graded", "flagged"), FULL - 8, SIGMOID_TESTS)
+        # flagged where they reach torch's private internals or another module; the rest are
+        # torch operators the recording refuses: the tests are lost, nothing to review
+        want(name, "flagged" if name in SHORTCUTS_FLAGGED else "graded", FULL - 8, SIGMOID_TESTS)
     table = solution("table_of_fixed_answers")
     add_cell(table, TABLE, before="sigmoid_solution")
     edit_cells(table, {"sigmoid_solution": (SIGMOID_BODY, TABLE_SIGMOID.rstrip("\n"))})
-    want("table_of_fixed_answers", ("graded", "flagged"), FULL - 8, SIGMOID_TESTS)
+    want("table_of_fixed_answers", "graded", FULL - 8, SIGMOID_TESTS)
 
     # the sandbox: nothing of the repository, other checkouts or the output to read or write
     solutions_nb = REPO_ROOT / "solutions" / A / NB
@@ -245,12 +251,12 @@ def build_corpus(subs: Path, out: Path, sentinel: Path) -> dict[str, tuple]:
     path = solution("read_hidden")
     add_cell(path, peek)
     edit_cells(path, {"step_solution": ("return (x > 0).to(x.dtype)", "return (x > 0).to(x.dtype) + (0 if PEEKED else 7)")})
-    want("read_hidden", ("graded", "flagged"), FULL - 1, {"test_step"})
+    want("read_hidden", "flagged", FULL - 1, {"test_step"})
     vandal = (f"import glob, os\n"
               f"for p in glob.glob({str(subs) + '/**/*.ipynb'!r}, recursive=True) + glob.glob({str(out) + '/**/*'!r}, recursive=True):\n"
               f"    try:\n        open(p, 'w').write('vandalised')\n    except OSError:\n        pass")
     add_cell(solution("vandal"), vandal)
-    want("vandal", ("graded", "flagged"), FULL, set())
+    want("vandal", "flagged", FULL, set())
     links = (f"import os, glob\n"
              f"for sock in glob.glob('/run/autograder-kernel/ipc/kernel-*'):  # the kernel's own sockets, swapped\n"
              f"    try:\n"
@@ -266,7 +272,7 @@ def build_corpus(subs: Path, out: Path, sentinel: Path) -> dict[str, tuple]:
              f"            except OSError:\n"
              f"                pass")
     add_cell(solution("symlinks"), links)
-    want("symlinks", ("graded", "flagged"), FULL, set())
+    want("symlinks", "flagged", FULL, set())
     return expect
 
 
@@ -286,10 +292,10 @@ def test_every_submission_gets_its_row_and_no_attack_gains_a_point(tmp_path):
 
     assert set(rows) == set(expect)
     problems = []
-    for student, (statuses, total, lost) in expect.items():
+    for student, (status, total, lost) in expect.items():
         row = rows[student]
-        if row["status"] not in statuses or float(row["total"]) != total:
-            problems.append(f"{student}: got {row['status']} {row['total']}, expected {statuses} {total} ({row['note']})")
+        if row["status"] != status or float(row["total"]) != total:
+            problems.append(f"{student}: got {row['status']} {row['total']}, expected {status} {total} ({row['note']})")
         if lost is not None:
             got_lost = {t for t in POINTS if float(row[t]) < POINTS[t]}
             if got_lost != lost:
@@ -300,7 +306,7 @@ def test_every_submission_gets_its_row_and_no_attack_gains_a_point(tmp_path):
     # the scan quotes what it found, for the instructor
     for student in ("forge_custom_exc", "forge_audit_hook", "tamper_server_claims_success", "expected_from_the_stack",
                     "shortcut_disable_modes", "shortcut_clear_the_record"):
-        assert rows[student]["status"] == "flagged" or "flagged:" in rows[student]["note"], rows[student]
+        assert "flagged:" in rows[student]["note"], rows[student]
     assert rows["fork_bomb"]["note"] and "process" in rows["fork_bomb"]["note"]
 
     # nothing outside the sandbox's scratch was written: the originals, the sentinel, the output

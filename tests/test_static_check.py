@@ -12,8 +12,14 @@ from autograder.chapters import exercise
 from autograder.referee.static import check
 
 
+def setup_of(assignment: str) -> str:
+    """The import lines of the assignment's locked set-up cells, as grading passes them."""
+    return "\n".join(nbfacts.setup_imports(nbfacts.read(p))
+                     for p in sorted((REPO_ROOT / "solutions" / assignment).glob("*.ipynb")))
+
+
 def judged(assignment: str, code: str, tests: dict[str, int] | None = None):
-    report = check([(3, code)], exercise(assignment), tests)
+    report = check([(3, code)], exercise(assignment), tests, setup_of(assignment))
     return [f.reason for f in report.flags], {g: v.message for g, v in report.violations.items()}
 
 
@@ -61,6 +67,12 @@ HONEST = [
                   "class Sequential:\n    def __init__(self, *layers):\n        self.layers = layers\n"
                   "    def backward(self, grad_out):\n        for layer in reversed(self.layers):\n"
                   "            grad_out = layer.backward(grad_out)\n        return grad_out\n"),
+    # torch as the set-up cell imported it: public modules, settings, dtype facts, an init helper
+    ("06-layers", "class Linear:\n    def __init__(self, n_in, n_out, device=None, dtype=None):\n"
+                  "        self.weight = torch.empty(n_out, n_in, device=device, dtype=dtype)\n"
+                  "        torch.nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))\n"
+                  "        self.eps = torch.finfo(self.weight.dtype).eps\n"
+                  "torch.set_printoptions(precision=4)\n"),
     # the course's package imported as the book does (absent when grading: the import fails there)
     ("07-fashion-mnist", "from autograder.data import load_sample\n"),
 ]
@@ -77,7 +89,7 @@ def test_every_solution_passes_the_static_check_of_its_own_exercise():
             nb = nbfacts.read(path)
             cells = [(i, nbfacts.solution_code(nbfacts.source(c))) for i, c in enumerate(nb.cells)
                      if nbfacts.kind(c) is nbfacts.CellKind.ANSWER]
-            report = check(cells, exercise(assignment))
+            report = check(cells, exercise(assignment), None, setup_of(assignment))
             assert (report.flags, report.violations) == ([], {}), assignment
 
 
@@ -186,6 +198,27 @@ def test_code_the_check_cannot_read_flags_the_row_with_its_line(code, why):
     assert any(why in f.reason for f in report.flags), [f.reason for f in report.flags]
     assert all(f.where.cell == 3 and f.where.text.strip() in code for f in report.flags)
     assert report.flags[0].quote().startswith("cell 4, line ")
+
+
+#: Answers that use ``torch`` as the notebook's set-up cell imported it, without an import of their own.
+THROUGH_THE_SETUP_CELL = [
+    ("01-activations", "def sigmoid(x):\n    with torch._C._DisableTorchDispatch():\n        return 1 / (1 + torch.exp(-x))\n",
+     "torch._C._DisableTorchDispatch: torch's private internals"),
+    ("03-softmax", "def softmax(x, dim):\n    return torch._masked_softmax(x, torch.zeros_like(x, dtype=torch.bool), dim)\n",
+     "torch._masked_softmax: torch's private internals"),
+    ("05-losses", "def nll_loss(x, t, **kw):\n    return F._reduction.legacy_get_string(None, None)\n",
+     "torch.nn.functional._reduction"),
+    ("07-fashion-mnist", "def evaluate(model, batches, loss_fn, device):\n    return nn.Module.__call__, torch.multiprocessing\n",
+     "torch.multiprocessing: other processes"),
+]
+
+
+@pytest.mark.parametrize("assignment, code, why", THROUGH_THE_SETUP_CELL)
+def test_torch_bound_by_the_set_up_cell_is_torch_to_the_check(assignment, code, why):
+    flags, _ = judged(assignment, code)
+    assert any(why in f for f in flags), flags
+    without_setup = check([(3, code)], exercise(assignment))
+    assert not any(why in f.reason for f in without_setup.flags), "the case needs the set-up cell's import"
 
 
 def test_a_cell_that_is_not_python_is_skipped_not_a_crash():

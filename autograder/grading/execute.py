@@ -90,7 +90,7 @@ class TwoSidedExecute(Execute):
         for i, cell in enumerate(nb.cells):
             if nbfacts.submitted_kind(cell, self._kinds) is nbfacts.CellKind.TEST:
                 positions.setdefault(nbfacts.grade_id(cell), i)
-        report = static.check(answers, exercise(assignment), positions)
+        report = static.check(answers, exercise(assignment), positions, self._setup)
         self._run.flags = [flag.quote() for flag in report.flags]
         self._violations, self._defined_in = report.violations, report.defined_in
 

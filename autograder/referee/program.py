@@ -244,9 +244,14 @@ class _Refs(ast.NodeVisitor):
 class Program:
     """Every top-level binding of the answer cells (see the module docstring)."""
 
-    def __init__(self, cells: list[Cell]):
+    def __init__(self, cells: list[Cell], preamble: str = ""):
+        """``preamble``: import statements run before every cell (the notebook's set-up
+        cells, trusted): the module names they bind are known in every cell."""
         self.cells = cells
         self.modules: dict[str, str] = {}
+        for node in ast.parse(preamble).body if preamble else []:
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                self.modules.update(import_bindings(node))
         self.definitions: dict[str, list[Definition]] = {}
         self.methods: dict[str, list[Definition]] = {}
         for cell in cells:

@@ -88,15 +88,18 @@ def _judge(program: Program, rule: Rule, before: int | None) -> str | None:
     return None
 
 
-def check(cells: list[tuple[int, str]], exercise: Exercise | None, tests: dict[str, int] | None = None) -> Report:
+def check(cells: list[tuple[int, str]], exercise: Exercise | None, tests: dict[str, int] | None = None,
+          setup: str = "") -> Report:
     """The static check of the answer cells ``cells`` (``(index in the notebook, source)``).
 
     ``tests``: the notebook index of each test cell, by grade_id (a test judges the
-    definitions in effect when it runs; None: every definition). Without an ``exercise``
-    (an assignment with no rule table) only the flags are computed.
+    definitions in effect when it runs; None: every definition). ``setup``: the import
+    lines of the source notebook's locked set-up cells (:func:`autograder.notebook.setup_imports`),
+    which run before any answer: ``torch`` in an answer is the module they bound. Without an
+    ``exercise`` (an assignment with no rule table) only the flags are computed.
     """
     parsed = [parse_cell(index, source) for index, source in cells]
-    program = Program(parsed)
+    program = Program(parsed, preamble=setup)
     modules = exercise.modules if exercise is not None else MODULES
     defined_in = {name: sorted({d.where.cell for d in found}) for name, found in program.definitions.items()}
     report = Report(flags=opaque(parsed, modules, program.modules), defined_in=defined_in)
