@@ -72,7 +72,7 @@ def warm_execution_seconds(path: Path, repeat: int = 3) -> float:
 
 def grade_ours(subs: Path, out: Path, workers: int, *extra: str) -> float:
     """Wall seconds of ``python -m autograder grade [extra]`` (its course prepared first)."""
-    from autograder.grading.batch import prepare_course, source_digest
+    from autograder.grading.prepared import prepare_course, source_digest
 
     prepare_course(out, A, source_digest(sorted((REPO / "solutions" / A).glob("*.ipynb"))))
     cmd = [sys.executable, "-m", "autograder", "grade", str(subs), "--assignment", A, "--out", str(out),

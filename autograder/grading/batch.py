@@ -2,8 +2,9 @@
 
 * intake (:mod:`.intake`): who handed in what; unreadable or foreign files get their
   status here and are never run;
-* course: a private nbgrader course under ``OUT/course`` whose gradebook comes from
-  ``solutions/<assignment>`` (regenerated when the sources or the grader change);
+* course (:mod:`.prepared`): a private nbgrader course under ``OUT/course`` whose gradebook
+  comes from ``solutions/<assignment>`` (remade when the sources or the grader change,
+  copied from the per-user cache when another batch prepared it already);
 * workers (:mod:`.pool`, :mod:`.worker`; with ``--dask``, the same workers on a Dask cluster,
   :mod:`.cluster`): every student whose files, the sources or the settings changed since
   the last run, graded in parallel, each kernel sandboxed;
@@ -32,27 +33,8 @@ from .. import REPO_ROOT
 from .answer import Answer, Status
 from .intake import Submission
 from .options import Options
+from .prepared import prepare_course, source_digest
 from .worker import Task
-
-
-def source_digest(sources: list[Path]) -> str:
-    """Hash of the assignment's source notebooks and the grader's code (a change regrades everyone)."""
-    from .merge import digest, grader_code
-
-    return digest(sources + grader_code())
-
-
-def prepare_course(out: Path, assignment: str, source_hash: str) -> Path:
-    """``out/course`` with the assignment's gradebook (regenerated when the sources changed)."""
-    from ..course import Course
-
-    course = out / "course"
-    stamp = course / ".source-hash"
-    if not (stamp.exists() and stamp.read_text() == source_hash and (course / "gradebook.db").exists()):
-        shutil.rmtree(course, ignore_errors=True)
-        Course(course).add_source(assignment)
-        stamp.write_text(source_hash)
-    return course
 
 
 def _sandbox(sandbox: bool) -> str | None:
