@@ -7,7 +7,7 @@ starting ``true`` plainly, and in a kernel's life with a cgroup (make it, start 
 in it, stop what is left, read its counters, remove it): the difference is what each
 kernel start costs more; and the after-cell work on a quiet sandbox (list its processes,
 stop none, read its counters), per cell. ``grading_speed.py`` measures the whole
-per-notebook overhead (1.83 s in the README's figures). Needs a
+per-notebook overhead (2.10 s in the README's figures). Needs a
 usable cgroup (run as root where cgroups are mounted).
 """
 from __future__ import annotations
