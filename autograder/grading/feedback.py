@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from pathlib import Path
 from dataclasses import dataclass, field, replace
 
 from .. import notebook as nbfacts
@@ -141,3 +142,18 @@ def render(student: str, assignment: str, notebook: str, graded_nb, status: Stat
         "feedback.html.j2", student=student, assignment=assignment, notebook=notebook, status=status.value,
         note=shown_note, total=sum(t.score for t in rows), most=sum(t.max_score for t in rows),
         tests=rows, cells=cells, missing_notebook=missing, failed={t.grade_id for t in rows if not t.passed})
+
+
+def write_page(path: Path, student: str, assignment: str, notebook: str, graded_nb, status: Status, note: str,
+               tests: dict[str, TestResult], source_nb) -> None:
+    """Write the feedback page to ``path``. A page that would leak a hidden line is written
+    without the notebook, saying so (and the log says so too), never silently."""
+    import sys
+
+    try:
+        page = render(student, assignment, notebook, graded_nb, status, note, tests, source_nb)
+    except LeakError as err:
+        sys.stderr.write(f"--- {student}: {err}; the feedback page leaves the notebook out\n")
+        page = render(student, assignment, notebook, None, status, note, tests, source_nb,
+                      why_hidden=f"The notebook is left out of this page: {err}. Ask your instructor.")
+    path.write_text(page, encoding="utf-8")

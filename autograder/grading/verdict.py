@@ -107,3 +107,33 @@ def scored(run: NotebookRun, max_scores: dict[str, float], nbgrader_scores: dict
         test = run.tests.get(gid) or TestResult.failed(gid, "this test did not run")
         out[gid] = test.scored(max_score, nbgrader_scores.get(gid, 0.0) >= max_score)
     return out
+
+
+def _last_error(log: str) -> str:
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if "Error" in line or "error" in line or "died" in line:
+            return line[:300]
+    return lines[-1][:300] if lines else "unknown error"
+
+
+def read_back(name: str, handed_in: bool, graded_nb, max_scores: dict[str, float], nbgrader_scores: dict[str, float],
+              log: str) -> tuple[Status, str, dict[str, TestResult]]:
+    """``(status, note, {grade_id: TestResult})`` of one notebook after ``autograde``, from the
+    run the executor recorded in ``graded_nb`` (the autograded notebook, or None when there
+    is none) and nbgrader's own scores; ``log``: autograde's log, for a run that never
+    reached the executor's end."""
+    def every(message: str) -> dict[str, TestResult]:
+        return {g: TestResult.failed(g, message, max_score=m) for g, m in max_scores.items()}
+
+    if not handed_in:
+        return Status.MISSING_NOTEBOOK, f"no {name}.ipynb", every(f"{name}.ipynb was not handed in")
+    record = graded_nb.metadata.get(METADATA_KEY) if graded_nb is not None else None
+    if record is None:  # nbgrader stopped outside the executor, which records every run it finishes
+        note = f"the grader could not run the notebook to its end: {_last_error(log)}"
+        return Status.CRASHED, note, every(note)
+    run = NotebookRun.from_json(record)
+    note = run.note
+    if run.flags:
+        note = "; ".join(filter(None, [note, "flagged: " + " | ".join(run.flags[:5])]))
+    return run.status, note, scored(run, max_scores, nbgrader_scores)

@@ -24,15 +24,9 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from traitlets.config import Config
-
-from .answer import Answer, Status, TestResult, worst
-from .verdict import METADATA_KEY, NotebookRun, scored
-
-if TYPE_CHECKING:
-    from .sandbox import Policy
+from .answer import Answer, Status, worst
+from .verdict import METADATA_KEY, read_back
 
 
 @dataclass
@@ -64,41 +58,6 @@ class Task:
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
-
-
-#: The kernel's own options: no history file; torch imported at start (loaded, not bound to
-#: a name: a notebook that forgets `import torch` fails here as it does for the student).
-KERNEL_ARGUMENTS = ["--HistoryManager.hist_file=:memory:",
-                    "--IPKernelApp.exec_lines=['import torch as _warm; del _warm']"]
-
-
-def nbgrader_config(course: Path, cell_timeout: int, policy: Policy, run_dir: Path, kernel_ahead=None) -> Config:
-    """autograde's config: the usual sanitising, then :class:`~.execute.TwoSidedExecute`, whose
-    kernels run under ``policy``, their connection files and sockets in ``run_dir``;
-    ``kernel_ahead``: a function giving a kernel started ahead of time, or None."""
-    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput, DeduplicateIds,
-                                        LimitOutput, OverwriteCells, OverwriteKernelspec, SaveAutoGrades)
-
-    from .execute import TwoSidedExecute
-
-    c = Config()
-    c.CourseDirectory.root = str(course)
-    c.CourseDirectory.db_url = f"sqlite:///{course / 'gradebook.db'}"
-    c.TwoSidedExecute.timeout = cell_timeout
-    c.TwoSidedExecute.source_dir = str(course / "source")
-    # after a timeout the kernel is interrupted; give it time to answer (a loaded machine is slow)
-    c.TwoSidedExecute.iopub_timeout = 30
-    c.TwoSidedExecute.raise_on_iopub_timeout = False
-    c.TwoSidedExecute.extra_arguments = KERNEL_ARGUMENTS
-    # every output is in once the last cell finished; a graceful shutdown only waits (about 1 s)
-    c.TwoSidedExecute.shutdown_kernel = "immediate"
-    c.TwoSidedExecute.kernel_ahead = kernel_ahead
-    c.SandboxKernelManager.policy = policy  # nbclient hands its config to the managers it makes
-    c.SandboxKernelManager.runtime_root = str(run_dir)
-    c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells,
-                                          CheckCellMetadata]
-    c.Autograde.autograde_preprocessors = [TwoSidedExecute, LimitOutput, SaveAutoGrades, AssignLatePenalties]
-    return c
 
 
 class Worker:
@@ -147,7 +106,10 @@ class Worker:
         from nbgrader.apps import NbGraderAPI
         from nbgrader.coursedir import CourseDirectory
 
+        from .. import notebook as nbfacts
         from . import handin
+        from .autograde import KernelAhead, nbgrader_config
+        from .feedback import write_page
 
         student, assignment = task.student, self.settings.assignment
         for sub in ("submitted", "autograded"):
@@ -156,15 +118,16 @@ class Worker:
         dest.mkdir(parents=True)
         for name, path in task.notebooks.items():
             handin.place(Path(path), dest / f"{name}.ipynb", self.release[name])
-        taken = self._take_kernel_ahead  # a plain function: traitlets copies the config's values
+        ahead = KernelAhead(self.policy, self.run_dir)
         config = nbgrader_config(self.course, self.settings.cell_timeout, self.policy, self.run_dir,
-                                 kernel_ahead=lambda: taken())
+                                 kernel_ahead=lambda: ahead.take())  # a plain function: traitlets copies values
         api = NbGraderAPI(CourseDirectory(config=config), config=config)
-        self._start_kernel_ahead()
+        if len(self.source) == 1:  # a second notebook would start its own anyway
+            ahead.start()
         try:
             result = api.autograde(assignment, student, force=True, create=True)
         finally:
-            self._drop_kernel_ahead()
+            ahead.drop()
         if not result.get("success"):
             sys.stderr.write(f"--- {student}: nbgrader autograde failed\n{result.get('log', '')}\n{result.get('error', '')}\n")
         log = (result.get("log") or "") + (result.get("error") or "")
@@ -174,68 +137,18 @@ class Worker:
         feedback_dir.mkdir(parents=True, exist_ok=True)
         scores = self._nbgrader_scores(student)
         for name, max_scores in self.max_scores.items():
-            status, note, tests, graded_nb = self._notebook(student, name, task, max_scores, scores, log)
+            path = self.course / "autograded" / student / assignment / f"{name}.ipynb"
+            graded_nb = nbfacts.read(path) if name in task.notebooks and path.exists() else None
+            status, note, tests = read_back(name, name in task.notebooks, graded_nb, max_scores, scores, log)
             statuses.append(status)
             answer.add_note(note)
             answer.tests.update(tests)
             if graded_nb is not None:
-                answer.flags += graded_nb.metadata.get("autograder", {}).get("flags", [])
-            self._feedback(feedback_dir, student, name, graded_nb, status, note, tests)
+                answer.flags += graded_nb.metadata.get(METADATA_KEY, {}).get("flags", [])
+            write_page(feedback_dir / f"{name}.html", student, assignment, name, graded_nb, status, note, tests,
+                       self.source[name])
         answer.status = worst(statuses)
         return answer
-
-    def _start_kernel_ahead(self) -> None:
-        """Start the first notebook's kernel now, so that it boots (and imports torch) while
-        nbgrader restores the locked cells and hidden tests. Only for one-notebook assignments;
-        the executor takes it through its ``kernel_ahead`` (see :func:`nbgrader_config`)."""
-        from jupyter_core.utils import run_sync
-
-        from .sandbox import SandboxKernelManager
-
-        self._ahead = None
-        if len(self.source) != 1:
-            return
-        km = SandboxKernelManager(kernel_name="python3", policy=self.policy, runtime_root=str(self.run_dir))
-        try:
-            run_sync(km.start_kernel)(extra_arguments=list(KERNEL_ARGUMENTS))
-        except Exception as err:  # noqa: BLE001 - the executor starts one itself then
-            sys.stderr.write(f"--- a kernel could not be started ahead: {err!r}\n")
-            return
-        self._ahead = km
-
-    def _take_kernel_ahead(self):
-        """The kernel started ahead, once (None after: a second notebook starts its own)."""
-        km, self._ahead = self._ahead, None
-        return km
-
-    def _drop_kernel_ahead(self) -> None:
-        """Stop a kernel started ahead that no notebook took (nbgrader stopped before running)."""
-        from jupyter_core.utils import run_sync
-
-        km = self._take_kernel_ahead()
-        if km is not None:
-            run_sync(km.shutdown_kernel)(now=True)
-
-    def _notebook(self, student, name, task, max_scores, scores, log):
-        """``(status, note, {grade_id: TestResult}, autograded notebook or None)`` for one notebook."""
-        from .. import notebook as nbfacts
-
-        def every(message: str) -> dict[str, TestResult]:
-            return {g: TestResult.failed(g, message, max_score=m) for g, m in max_scores.items()}
-
-        if name not in task.notebooks:
-            return Status.MISSING_NOTEBOOK, f"no {name}.ipynb", every(f"{name}.ipynb was not handed in"), None
-        path = self.course / "autograded" / student / self.settings.assignment / f"{name}.ipynb"
-        graded = nbfacts.read(path) if path.exists() else None
-        record = graded.metadata.get(METADATA_KEY) if graded is not None else None
-        if record is None:  # nbgrader stopped outside the executor, which records every run it finishes
-            note = f"the grader could not run the notebook to its end: {_last_error(log)}"
-            return Status.CRASHED, note, every(note), graded
-        run = NotebookRun.from_json(record)
-        note = run.note
-        if run.flags:
-            note = "; ".join(filter(None, [note, "flagged: " + " | ".join(run.flags[:5])]))
-        return run.status, note, scored(run, max_scores, scores), graded
 
     def _nbgrader_scores(self, student: str) -> dict[str, float]:
         """nbgrader's own per-cell scores from this worker's gradebook."""
@@ -251,26 +164,6 @@ class Worker:
         except MissingEntry:
             pass
         return out
-
-    def _feedback(self, folder: Path, student: str, name: str, graded_nb, status: Status, note: str,
-                  tests: dict[str, TestResult]) -> None:
-        from .feedback import LeakError, render
-
-        try:
-            page = render(student, self.settings.assignment, name, graded_nb, status, note, tests, self.source[name])
-        except LeakError as err:  # never silently: the page and the log say the notebook is left out
-            sys.stderr.write(f"--- {student}: {err}; the feedback page leaves the notebook out\n")
-            page = render(student, self.settings.assignment, name, None, status, note, tests, self.source[name],
-                          why_hidden=f"The notebook is left out of this page: {err}. Ask your instructor.")
-        (folder / f"{name}.html").write_text(page, encoding="utf-8")
-
-
-def _last_error(log: str) -> str:
-    lines = [line.strip() for line in log.splitlines() if line.strip()]
-    for line in reversed(lines):
-        if "Error" in line or "error" in line or "died" in line:
-            return line[:300]
-    return lines[-1][:300] if lines else "unknown error"
 
 
 def main() -> int:
