@@ -124,6 +124,27 @@ class _Recorder:
 
 
 #: Images are lazily loaded: load them all, then wait for them.
+#: Two animation frames: what was laid out on the last one has been painted.
+TWO_FRAMES = "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
+
+
+def _settled(page, locator) -> dict:
+    """Scroll ``locator`` into view until its box stops moving, its image decoded; its box.
+    The chapter's sections are laid out only as they near the screen (``content-visibility:
+    auto`` in course.css), so one scroll can land where an estimated height put it and the
+    section can still be unpainted."""
+    previous = None
+    for _ in range(20):
+        locator.scroll_into_view_if_needed()
+        locator.evaluate("img => img.decode ? img.decode().catch(() => null) : null")
+        page.evaluate(TWO_FRAMES)
+        box = locator.bounding_box()
+        if box is not None and box == previous:
+            return box
+        previous = box
+    raise AssertionError(f"the element never settled on the screen: {previous}")
+
+
 WAIT_FOR_IMAGES = """async () => {
   document.querySelectorAll('img[loading="lazy"]').forEach(img => { img.loading = 'eager'; });
   await Promise.all([...document.images].map(img => img.complete ? null :
@@ -228,8 +249,7 @@ def test_chapter_figures_are_readable_in_light_and_dark_theme(site, browser, scr
     assert page.locator(".exercise-links a.exercise-download").first.is_visible()
 
     figure = page.locator(".cell_output img").first
-    figure.scroll_into_view_if_needed()
-    box = figure.bounding_box()
+    box = _settled(page, figure)
     shot_path = screenshot_dir / f"chapter-{theme}.png"
     page.screenshot(path=str(shot_path))
     context.close()
