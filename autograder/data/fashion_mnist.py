@@ -67,8 +67,9 @@ class FashionMNIST:
 
 def cache_dir() -> Path:
     """The per-user cache folder (it need not exist)."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "autograder" / "fashion-mnist"
+    from .. import user_cache
+
+    return user_cache() / "fashion-mnist"
 
 
 def candidate_dirs(root: str | Path | None = None) -> list[Path]:

@@ -244,16 +244,16 @@ def _grade_tasks(opts: Options, tasks: list[Task], template, course: Path, work:
 def _problem_feedback(out: Path, assignment: str, answer: Answer, sources: list[Path]) -> None:
     """A page for a student whose notebook was not run (unreadable, wrong assignment...)."""
     from .. import notebook as nbfacts
-    from .feedback import render
+    from .feedback import write_page
 
     folder = out / "feedback" / answer.student
     folder.mkdir(parents=True, exist_ok=True)
     for path in sources:
         source_nb = nbfacts.read(path)
         tests = {g: answer.tests[g] for g in nbfacts.max_scores(source_nb) if g in answer.tests}
-        page = render(answer.student, assignment, path.stem, None, answer.status, answer.note, tests, source_nb,
-                      why_hidden=f"Your notebook was not run: {answer.status.value} ({answer.note}).")
-        (folder / f"{path.stem}.html").write_text(page, encoding="utf-8")
+        write_page(folder / f"{path.stem}.html", answer.student, assignment, path.stem, None, answer.status,
+                   answer.note, tests, source_nb,
+                   why_hidden=f"Your notebook was not run: {answer.status.value} ({answer.note}).")
 
 
 def _export(course: Path, out: Path) -> None:

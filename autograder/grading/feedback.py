@@ -145,13 +145,13 @@ def render(student: str, assignment: str, notebook: str, graded_nb, status: Stat
 
 
 def write_page(path: Path, student: str, assignment: str, notebook: str, graded_nb, status: Status, note: str,
-               tests: dict[str, TestResult], source_nb) -> None:
-    """Write the feedback page to ``path``. A page that would leak a hidden line is written
-    without the notebook, saying so (and the log says so too), never silently."""
+               tests: dict[str, TestResult], source_nb, why_hidden: str = "") -> None:
+    """Write the feedback page (:func:`render`) to ``path``. A page that would leak a hidden
+    line is written without the notebook, saying so (and the log says so too), never silently."""
     import sys
 
     try:
-        page = render(student, assignment, notebook, graded_nb, status, note, tests, source_nb)
+        page = render(student, assignment, notebook, graded_nb, status, note, tests, source_nb, why_hidden)
     except LeakError as err:
         sys.stderr.write(f"--- {student}: {err}; the feedback page leaves the notebook out\n")
         page = render(student, assignment, notebook, None, status, note, tests, source_nb,

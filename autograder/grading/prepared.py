@@ -28,8 +28,9 @@ def source_digest(sources: list[Path]) -> str:
 
 def cache_root() -> Path:
     """Where prepared courses are cached (it need not exist)."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "autograder" / "courses"
+    from .. import user_cache
+
+    return user_cache() / "courses"
 
 
 def _current(course: Path, source_hash: str) -> bool:
